@@ -1,0 +1,3 @@
+from homage.cli.main import main
+
+main()
