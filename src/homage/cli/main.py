@@ -1,0 +1,306 @@
+"""``homage``: index reference works, scan queries, compare pairs, look after the library.
+
+Commands parse arguments, build ``Settings``, call ``homage.pipeline`` and print; errors
+become one line on stderr naming the file, with exit code 1 (2 for usage errors).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import sys
+from collections.abc import Callable, Sequence
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from homage import __version__
+from homage.config import Settings, load_settings
+from homage.errors import HomageError, ParameterError
+from homage.library import Library
+from homage.types import QueryResult
+
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class Context:
+    """What the global options decided, handed to every command."""
+
+    def __init__(self, settings: Settings, verbosity: int, debug: bool) -> None:
+        self.settings = settings
+        self.verbosity = verbosity
+        self.debug = debug
+
+    @property
+    def show_progress(self) -> bool:
+        return self.verbosity >= 0 and sys.stderr.isatty()
+
+    def open_library(self, *, create: bool) -> Library:
+        return Library.open(self.settings.library, settings=self.settings.audio, create=create)
+
+
+def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Map homage's errors to one line and an exit code; ``--debug`` keeps the traceback."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context().find_object(Context)
+        try:
+            return func(*args, **kwargs)
+        except ParameterError as exc:
+            if ctx is not None and ctx.debug:
+                raise
+            click.echo(f"homage: usage error: {exc}", err=True)
+            sys.exit(EXIT_USAGE)
+        except HomageError as exc:
+            if ctx is not None and ctx.debug:
+                raise
+            click.echo(f"homage: error: {exc}", err=True)
+            sys.exit(EXIT_FAILURE)
+        except sqlite3.Error as exc:
+            if ctx is not None and ctx.debug:
+                raise
+            click.echo(f"homage: error: {ctx.settings.library if ctx else 'library'}: "
+                       f"library database error ({exc})", err=True)
+            sys.exit(EXIT_FAILURE)
+        except KeyboardInterrupt:
+            click.echo("homage: interrupted; the library is consistent, re-run to resume",
+                       err=True)
+            sys.exit(EXIT_INTERRUPTED)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="homage")
+@click.option("--library", "library", type=click.Path(path_type=Path), envvar="HOMAGE_LIBRARY",
+              help="Library folder (default: $HOMAGE_LIBRARY or ~/.local/share/homage/library).")
+@click.option("--kinds", help="Kinds of borrowing to look for: audio,copy,homage.")
+@click.option("--threshold", type=float, help="Report matches scoring at least this (0–1).")
+@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="TOML file of settings.")
+@click.option("-v", "--verbose", count=True, help="More output (repeat for debug logs).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors.")
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@click.pass_context
+def cli(click_ctx: click.Context, library: Path | None, kinds: str | None,
+        threshold: float | None, config_path: Path | None, verbose: int, quiet: bool,
+        debug: bool) -> None:
+    """Find what one media work borrows from another."""
+    verbosity = -1 if quiet else verbose
+    logging.basicConfig(
+        level=logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1
+        else logging.DEBUG,
+        format="homage: %(levelname)s: %(message)s",
+    )
+    try:
+        settings = load_settings(config_path).with_overrides(
+            library=library, kinds=kinds, threshold=threshold)
+    except ParameterError as exc:
+        raise click.UsageError(str(exc)) from exc
+    click_ctx.obj = Context(settings, verbosity, debug)
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@pass_context
+@handles_errors
+def index(ctx: Context, paths: Sequence[Path]) -> None:
+    """Add reference works (files, or folders walked recursively) to the library."""
+    from homage.cli.progress import FileProgressBar
+    from homage.pipeline import collect_media, index_paths
+
+    files, missing = collect_media(paths)
+    for exc in missing:
+        click.echo(f"homage: error: {exc}", err=True)
+    with ctx.open_library(create=True) as library, FileProgressBar(
+        len(files), label="indexing", enabled=ctx.show_progress
+    ) as bar:
+        report = index_paths(library, files, settings=ctx.settings, progress=bar)
+    failed = missing + report.failed
+    if ctx.verbosity >= 0:
+        for old, new in report.moved:
+            click.echo(f"moved: {old} -> {new}")
+        for dup, original in report.duplicates:
+            click.echo(f"skipped duplicate: {dup} (same content as {original})")
+        click.echo(
+            f"indexed {len(report.added)} new, {len(report.unchanged)} unchanged, "
+            f"{len(report.moved)} moved, {len(report.duplicates)} duplicates, "
+            f"{len(failed)} failed ({report.seconds:,.0f} s of audio)"
+        )
+    if failed:
+        _report_failures([str(e) for e in failed])
+        sys.exit(EXIT_FAILURE)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write the match JSON here.")
+@click.option("--csv", "csv_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write one CSV row per match here.")
+@pass_context
+@handles_errors
+def scan(ctx: Context, paths: Sequence[Path], json_path: Path | None,
+         csv_path: Path | None) -> None:
+    """Find what query works borrow from the library."""
+    from homage.cli.progress import FileProgressBar
+    from homage.pipeline import collect_media, scan_paths
+
+    files, missing = collect_media(paths)
+    with ctx.open_library(create=False) as library, FileProgressBar(
+        len(files), label="scanning", enabled=ctx.show_progress
+    ) as bar:
+        results, failures = scan_paths(library, files, settings=ctx.settings, progress=bar)
+    failures = missing + failures
+    _emit(ctx, results, json_path=json_path, csv_path=csv_path, as_list=len(paths) > 1
+          or any(p.is_dir() for p in paths))
+    if failures:
+        _report_failures([str(e) for e in failures])
+        sys.exit(EXIT_FAILURE)
+
+
+@cli.command()
+@click.argument("query", type=click.Path(path_type=Path))
+@click.argument("reference", type=click.Path(path_type=Path))
+@click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write the match JSON here.")
+@click.option("--csv", "csv_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write one CSV row per match here.")
+@pass_context
+@handles_errors
+def compare(ctx: Context, query: Path, reference: Path, json_path: Path | None,
+            csv_path: Path | None) -> None:
+    """Match one QUERY against one REFERENCE, without a library."""
+    from homage.pipeline import compare_files
+
+    result = compare_files(query, reference, settings=ctx.settings)
+    _emit(ctx, [result], json_path=json_path, csv_path=csv_path, as_list=False)
+
+
+@cli.group()
+def library() -> None:
+    """Look after the library: list, stats, remove, check."""
+
+
+@library.command("list")
+@pass_context
+@handles_errors
+def library_list(ctx: Context) -> None:
+    """Each work's path, duration and fingerprint count."""
+    from homage.report import timecode
+
+    with ctx.open_library(create=False) as lib:
+        for work in lib.works():
+            click.echo(f"{_printable(work.path)}\t{timecode(work.duration)}\t"
+                       f"{work.fingerprints} fingerprints")
+
+
+@library.command("stats")
+@pass_context
+@handles_errors
+def library_stats(ctx: Context) -> None:
+    """How much the library holds and how big it is on disk."""
+    with ctx.open_library(create=False) as lib:
+        stats = lib.stats()
+    hours = stats.total_duration / 3600
+    size = (stats.database_bytes + stats.index_bytes) / 1e6
+    click.echo(f"library: {_printable(str(ctx.settings.library))}")
+    click.echo(f"works: {stats.works}")
+    click.echo(f"duration: {hours:.2f} h")
+    click.echo(f"audio fingerprints: {stats.fingerprints:,}")
+    click.echo(f"disk: {size:.1f} MB ({size / hours if hours else 0:.1f} MB per hour)")
+
+
+@library.command("remove")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@pass_context
+@handles_errors
+def library_remove(ctx: Context, paths: Sequence[Path]) -> None:
+    """Remove works from the library (by the path they were indexed under)."""
+    missing = []
+    with ctx.open_library(create=False) as lib:
+        for path in paths:
+            work = lib.work_by_path(str(path.resolve())) or lib.work_by_path(str(path))
+            if work is None:
+                missing.append(f"{path}: not in the library")
+                continue
+            lib.remove_work(work.id)
+            if ctx.verbosity >= 0:
+                click.echo(f"removed: {_printable(work.path)}")
+    if missing:
+        _report_failures(missing)
+        sys.exit(EXIT_FAILURE)
+
+
+@library.command("check")
+@click.option("--repair", is_flag=True, help="Drop entries that cannot be trusted.")
+@pass_context
+@handles_errors
+def library_check(ctx: Context, repair: bool) -> None:
+    """Verify that catalogue, fingerprints and files agree."""
+    from homage.library import load_hash_index
+
+    with ctx.open_library(create=False) as lib:
+        problems = lib.integrity_problems()
+        if problems and repair:
+            fixed = lib.repair()
+            click.echo(f"repaired {fixed} entries")
+            problems = lib.integrity_problems()
+        index, _, _ = load_hash_index(lib)
+        expected = lib.stats().fingerprints
+        if len(index) != expected:
+            problems.append(f"hash index holds {len(index)} postings, catalogue {expected}")
+        gone = [w.path for w in lib.works() if not Path(w.path).exists()]
+    for path in gone:
+        click.echo(f"warning: {_printable(path)}: file no longer on disk (kept in library)")
+    for problem in problems:
+        click.echo(f"problem: {_printable(problem)}")
+    if problems:
+        sys.exit(EXIT_FAILURE)
+    click.echo("library ok")
+
+
+def _emit(ctx: Context, results: list[QueryResult], *, json_path: Path | None,
+          csv_path: Path | None, as_list: bool) -> None:
+    from homage.report import describe_transform, timecode, write_csv, write_json
+
+    if json_path is not None and results:
+        write_json(results, json_path, as_list=as_list)
+    if csv_path is not None:
+        write_csv(results, csv_path)
+    if ctx.verbosity < 0:
+        return
+    for result in results:
+        n = len(result.matches)
+        click.echo(f"{_printable(result.query)} ({timecode(result.duration)}): "
+                   f"{n} match{'es' if n != 1 else ''}")
+        for m in result.matches:
+            click.echo(
+                f"  {m.kind} {timecode(m.query_start)}–{timecode(m.query_end)} <- "
+                f"{_printable(m.reference)} {timecode(m.reference_start)}–"
+                f"{timecode(m.reference_end)}  score {m.score:.2f}  "
+                f"{describe_transform(m.transform)}"
+            )
+
+
+def _report_failures(messages: Sequence[str]) -> None:
+    click.echo(f"homage: {len(messages)} file(s) failed:", err=True)
+    for message in messages:
+        click.echo(f"  {_printable(message)}", err=True)
+
+
+def _printable(text: str) -> str:
+    """Show control characters (a newline in a file name) escaped, so one item is one line."""
+    return text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
+
+
+def main() -> None:
+    cli(prog_name="homage")

@@ -1,0 +1,83 @@
+"""Settings: defaults in a dataclass, optionally overridden by a TOML file and the CLI.
+
+Nothing is read at import time; callers build a ``Settings`` and pass it down.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from homage.audio import FingerprintSettings
+from homage.errors import ParameterError
+from homage.match.audio_align import AlignSettings
+
+KINDS = ("audio", "copy", "homage")
+LIBRARY_ENV = "HOMAGE_LIBRARY"
+
+
+def default_library_dir() -> Path:
+    """``$HOMAGE_LIBRARY``, else ``$XDG_DATA_HOME/homage/library`` (``~/.local/share/...``)."""
+    if os.environ.get(LIBRARY_ENV):
+        return Path(os.environ[LIBRARY_ENV]).expanduser()
+    data_home = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(data_home) / "homage" / "library"
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/homage`` (``~/.cache/homage``): corpora and converted models."""
+    cache_home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache_home) / "homage"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run needs to know, with defaults a user should rarely change."""
+
+    library: Path = field(default_factory=default_library_dir)
+    kinds: tuple[str, ...] = KINDS
+    #: matches scoring below this are not reported (see ``match.audio_align`` for the scale)
+    threshold: float = 0.5
+    #: longest audio decoded from one file, a guard against decompression bombs (24 h)
+    max_media_seconds: float = 24 * 3600.0
+    audio: FingerprintSettings = field(default_factory=FingerprintSettings)
+    align: AlignSettings = field(default_factory=AlignSettings)
+
+    def with_overrides(self, **overrides: object) -> Settings:
+        clean = {k: v for k, v in overrides.items() if v is not None}
+        if "kinds" in clean:
+            clean["kinds"] = parse_kinds(clean["kinds"])  # type: ignore[arg-type]
+        if "threshold" in clean and not 0.0 <= float(clean["threshold"]) <= 1.0:  # type: ignore[arg-type]
+            raise ParameterError("--threshold must be between 0 and 1")
+        return dataclasses.replace(self, **clean)  # type: ignore[arg-type]
+
+
+def parse_kinds(value: str | tuple[str, ...]) -> tuple[str, ...]:
+    """``"audio,copy"`` → ``("audio", "copy")``, refusing unknown kinds."""
+    parts = tuple(p.strip() for p in value.split(",")) if isinstance(value, str) else value
+    unknown = [p for p in parts if p not in KINDS]
+    if unknown or not parts:
+        raise ParameterError(f"unknown kind {unknown or value!r}; choose from {', '.join(KINDS)}")
+    return parts
+
+
+def load_settings(path: str | Path | None) -> Settings:
+    """Settings from a TOML file (top-level keys ``threshold``, ``kinds``, ``library``,
+    ``max_media_seconds``); defaults when ``path`` is None."""
+    settings = Settings()
+    if path is None:
+        return settings
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ParameterError(f"{path}: cannot read settings ({exc})") from exc
+    allowed = {"threshold", "kinds", "library", "max_media_seconds"}
+    unknown = set(data) - allowed
+    if unknown:
+        raise ParameterError(f"{path}: unknown settings {sorted(unknown)}")
+    if "library" in data:
+        data["library"] = Path(data["library"]).expanduser()
+    return settings.with_overrides(**data)

@@ -1,0 +1,264 @@
+"""From hash hits to sample matches: vote on the transform, fit a line, score the evidence.
+
+Each hit pairs a query triplet with a reference triplet and so measures, on its own, the time
+ratio (ratio of spans) and the pitch shift (difference of anchor log-frequencies).  Hits of a
+real sample agree on both *and* on the line ``t_query = ratio * t_reference + offset``; chance
+hits scatter.  We vote in (work, ratio, pitch, offset) cells, fit a robust line to each strong
+cell, split it where the evidence stops, and score each segment by how unlikely that many
+agreeing hits are by chance (a Poisson tail), so scores mean the same across queries.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from homage.audio import Fingerprints, FingerprintSettings
+from homage.match.hash_index import Hits
+
+
+@dataclass(frozen=True)
+class AlignSettings:
+    """Search ranges and tolerances of the alignment (not stored with the library)."""
+
+    #: query-time per reference-time; 1/1.45..1/0.7 covers tempo and speed ×0.69–1.43
+    min_time_ratio: float = 0.70
+    max_time_ratio: float = 1.45
+    max_pitch_semitones: float = 7.0
+    ratio_bin: float = 0.03  # in natural log units
+    pitch_bin_semitones: float = 0.5
+    offset_bin_s: float = 0.5
+    line_tolerance_s: float = 0.10
+    max_gap_s: float = 4.0
+    min_votes: int = 4
+    min_inliers: int = 5
+    max_postings_per_hash: int = 5000
+
+
+@dataclass(frozen=True)
+class AudioSegmentMatch:
+    """One aligned segment against one reference work (times in seconds)."""
+
+    work: int
+    query_start: float
+    query_end: float
+    reference_start: float
+    reference_end: float
+    time_ratio: float  # query seconds per reference second (1 / tempo)
+    pitch_semitones: float
+    inliers: int
+    score: float
+
+
+def align_hits(
+    query: Fingerprints,
+    hits: Hits,
+    settings: FingerprintSettings,
+    *,
+    reference_durations: dict[int, float],
+    query_duration: float,
+    align: AlignSettings | None = None,
+) -> list[AudioSegmentMatch]:
+    """Turn hash hits into scored, non-overlapping segment matches, best first."""
+    align = align or AlignSettings()
+    if len(hits) == 0:
+        return []
+    fs = settings.frame_seconds
+    bins_per_semitone = settings.bins_per_octave / 12.0
+    tq = query.time[hits.query_row] * fs
+    spq = query.span[hits.query_row] * fs
+    fq = query.freq[hits.query_row]
+    tr = hits.time * fs
+    spr = hits.span * fs
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = spq / spr
+    pitch = (fq - hits.freq) / bins_per_semitone
+    keep = (
+        (ratio >= align.min_time_ratio)
+        & (ratio <= align.max_time_ratio)
+        & (np.abs(pitch) <= align.max_pitch_semitones)
+    )
+    if not keep.any():
+        return []
+    work = hits.work[keep]
+    tq, spq, tr, spr = tq[keep], spq[keep], tr[keep], spr[keep]
+    ratio, pitch = ratio[keep], pitch[keep]
+    anchor = hits.query_row[keep]
+
+    ratio_bin = np.rint(np.log(ratio) / align.ratio_bin).astype(np.int64)
+    pitch_bin = np.rint(pitch / align.pitch_bin_semitones).astype(np.int64)
+    offset = tq - np.exp(ratio_bin * align.ratio_bin) * tr
+    offset_bin = np.floor(offset / align.offset_bin_s).astype(np.int64)
+
+    n_ratio = math.log(align.max_time_ratio / align.min_time_ratio) / align.ratio_bin
+    n_pitch = 2 * align.max_pitch_semitones / align.pitch_bin_semitones
+    results: list[AudioSegmentMatch] = []
+    order = np.argsort(work, kind="stable")
+    bounds = np.flatnonzero(np.diff(work[order])) + 1
+    volumes: dict[int, float] = {}
+    groups = np.split(order, bounds)
+    for rows in groups:
+        wid = int(work[rows[0]])
+        ref_dur = reference_durations.get(wid, float(tr[rows].max() + spr[rows].max()))
+        n_offset = (query_duration + align.max_time_ratio * ref_dur) / align.offset_bin_s + 1
+        volumes[wid] = n_ratio * n_pitch * n_offset
+    total_cells = sum(volumes.values())
+    for rows in groups:
+        wid = int(work[rows[0]])
+        results.extend(
+            _segments_of_work(
+                wid, rows, ratio_bin, pitch_bin, offset_bin, tq, spq, tr, spr, ratio, pitch,
+                anchor, align, cells=volumes[wid], total_cells=total_cells,
+            )
+        )
+    results.sort(key=lambda m: -m.score)
+    return _suppress_overlaps(results)
+
+
+def _segments_of_work(
+    wid: int,
+    rows: np.ndarray,
+    ratio_bin: np.ndarray,
+    pitch_bin: np.ndarray,
+    offset_bin: np.ndarray,
+    tq: np.ndarray,
+    spq: np.ndarray,
+    tr: np.ndarray,
+    spr: np.ndarray,
+    ratio: np.ndarray,
+    pitch: np.ndarray,
+    anchor: np.ndarray,
+    align: AlignSettings,
+    *,
+    cells: float,
+    total_cells: float,
+) -> list[AudioSegmentMatch]:
+    """Find every strong cell of one work's votes and turn it into segments."""
+    rb, pb, ob = ratio_bin[rows], pitch_bin[rows], offset_bin[rows]
+    keys = np.stack([rb, pb, ob], axis=1)
+    cell, counts = np.unique(keys, axis=0, return_counts=True)
+    strong = np.flatnonzero(counts >= align.min_votes)
+    if strong.size == 0:
+        return []
+    strong = strong[np.argsort(-counts[strong], kind="stable")]
+    # Expected chance hits in an inlier band of one neighbourhood: the hits of this work spread
+    # evenly over its cells, times the band's share of a 3x3x3 neighbourhood.
+    band_share = 2 * align.line_tolerance_s / align.offset_bin_s
+    expected = max(rows.size * 9 * band_share / cells, 1e-9)
+    used = np.zeros(rows.size, dtype=bool)
+    found: list[AudioSegmentMatch] = []
+    for c in strong:
+        r0, p0, o0 = cell[c]
+        near = (
+            ~used
+            & (np.abs(rb - r0) <= 1)
+            & (np.abs(pb - p0) <= 1)
+            & (np.abs(ob - o0) <= 1)
+        )
+        if near.sum() < align.min_votes:
+            continue
+        idx = np.flatnonzero(near)
+        inl = _fit_line(idx, rows, tq, tr, ratio, align)
+        if inl is None:
+            continue
+        a, _b, members = inl
+        used[members] = True
+        global_rows = rows[members]
+        for part in _split_on_gaps(global_rows, tq, align.max_gap_s):
+            n_anchor = int(np.unique(anchor[part]).size)
+            if n_anchor < align.min_inliers:
+                continue
+            p_chance = float(stats.poisson.sf(n_anchor - 1, expected))
+            false_alarms = p_chance * total_cells / 27.0
+            found.append(
+                AudioSegmentMatch(
+                    work=wid,
+                    query_start=float(tq[part].min()),
+                    query_end=float((tq[part] + spq[part]).max()),
+                    reference_start=float(tr[part].min()),
+                    reference_end=float((tr[part] + spr[part]).max()),
+                    time_ratio=a,
+                    pitch_semitones=float(np.median(pitch[part])),
+                    inliers=n_anchor,
+                    score=significance_score(false_alarms),
+                )
+            )
+    return found
+
+
+def _fit_line(
+    idx: np.ndarray,
+    rows: np.ndarray,
+    tq: np.ndarray,
+    tr: np.ndarray,
+    ratio: np.ndarray,
+    align: AlignSettings,
+) -> tuple[float, float, np.ndarray] | None:
+    """Robust fit of ``tq = a * tr + b`` to the hits ``rows[idx]``.
+
+    Starts from the median per-hit ratio and median offset, keeps hits within the tolerance,
+    and refines by least squares when the hits span enough reference time to pin the slope.
+    Returns ``(a, b, inlier positions into rows)`` or None.
+    """
+    g = rows[idx]
+    # Centre the reference times: the slope is only known to a few per cent from single hits,
+    # so the intercept must be measured where the hits are, not at the work's time zero.
+    centre = float(np.median(tr[g]))
+    a = float(np.median(ratio[g]))
+    c = float(np.median(tq[g] - a * (tr[g] - centre)))
+    inliers = idx
+    for _ in range(3):
+        resid = np.abs(tq[g] - (a * (tr[g] - centre) + c))
+        inliers = idx[resid <= align.line_tolerance_s]
+        if inliers.size < align.min_votes:
+            return None
+        gi = rows[inliers]
+        if np.ptp(tr[gi]) >= 3.0:
+            slope, intercept = np.polyfit(tr[gi] - centre, tq[gi], 1)
+            if align.min_time_ratio <= slope <= align.max_time_ratio:
+                a, c = float(slope), float(intercept)
+        else:
+            c = float(np.median(tq[gi] - a * (tr[gi] - centre)))
+    b = c - a * centre
+    return a, b, inliers
+
+
+def _split_on_gaps(global_rows: np.ndarray, tq: np.ndarray, max_gap: float) -> list[np.ndarray]:
+    """Split aligned hits where the query has no evidence for more than ``max_gap`` seconds."""
+    order = global_rows[np.argsort(tq[global_rows], kind="stable")]
+    gaps = np.flatnonzero(np.diff(tq[order]) > max_gap) + 1
+    return np.split(order, gaps)
+
+
+def significance_score(false_alarms: float) -> float:
+    """Map the expected number of chance matches this strong to a score in [0, 1].
+
+    ``s = -log10(E)``; ``score = s / (s + 6)`` for ``s > 0``: E = 1e-2 scores 0.25,
+    E = 1e-6 scores 0.5, E = 1e-30 scores 0.83.  Monotone, and the same E gives the same score
+    in every run, which is what makes one default threshold hold across queries and libraries.
+    """
+    s = -math.log10(max(false_alarms, 1e-300))
+    return 0.0 if s <= 0 else s / (s + 6.0)
+
+
+def _suppress_overlaps(matches: list[AudioSegmentMatch]) -> list[AudioSegmentMatch]:
+    """Keep the best alignment of each stretch of query against each work.
+
+    A reference that repeats itself aligns a sample at several reference times; only the
+    strongest is kept where they cover the same query time.  Loops in the query (the same
+    reference range at several query times) do not overlap on the query axis and all survive.
+    """
+    kept: list[AudioSegmentMatch] = []
+    for m in matches:
+        length = max(m.query_end - m.query_start, 1e-6)
+        clash = any(
+            k.work == m.work
+            and min(k.query_end, m.query_end) - max(k.query_start, m.query_start) > 0.5 * length
+            for k in kept
+        )
+        if not clash:
+            kept.append(m)
+    return kept

@@ -1,0 +1,80 @@
+"""Open a file with FFmpeg and say what it holds, turning FFmpeg's failures into typed errors."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import av.container
+
+from homage.errors import DecodeError, HomageError, UnsupportedMedia
+from homage.types import MediaInfo
+
+
+@contextlib.contextmanager
+def open_container(path: str | Path) -> Iterator[av.container.InputContainer]:
+    """Open ``path`` for reading, mapping every way that can fail to a one-line ``HomageError``."""
+    path = Path(path)
+    if not path.exists():
+        raise HomageError("no such file", path=path)
+    if path.is_dir():
+        raise HomageError("is a folder, not a media file", path=path)
+    if path.stat().st_size == 0:
+        raise DecodeError("empty file (zero bytes)", path=path)
+    try:
+        container = av.open(str(path), mode="r", metadata_errors="ignore")
+    except PermissionError as exc:
+        raise HomageError("permission denied", path=path) from exc
+    except av.error.InvalidDataError as exc:
+        raise UnsupportedMedia("not a media file FFmpeg can read", path=path) from exc
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise DecodeError(f"cannot open ({_reason(exc)})", path=path) from exc
+    try:
+        yield container
+    finally:
+        container.close()
+
+
+def probe(path: str | Path) -> MediaInfo:
+    """Describe a media file from its headers, without decoding it.
+
+    Raises
+    ------
+    HomageError
+        Missing file; ``UnsupportedMedia`` for non-media or a file with neither audio nor video;
+        ``DecodeError`` for an empty or unreadable file.
+    """
+    with open_container(path) as container:
+        audio = container.streams.audio[0] if container.streams.audio else None
+        video = container.streams.video[0] if container.streams.video else None
+        if audio is None and video is None:
+            raise UnsupportedMedia("no audio or video stream", path=path)
+        return MediaInfo(
+            path=str(path),
+            duration=container_duration(container),
+            has_audio=audio is not None,
+            has_video=video is not None,
+            container=container.format.name,
+            audio_codec=audio.codec_context.name if audio is not None else None,
+            video_codec=video.codec_context.name if video is not None else None,
+            sample_rate=audio.codec_context.sample_rate if audio is not None else None,
+            channels=audio.codec_context.channels if audio is not None else None,
+        )
+
+
+def container_duration(container: av.container.InputContainer) -> float:
+    """Declared duration in seconds (0.0 when the container does not say)."""
+    if container.duration is not None and container.duration > 0:
+        return float(container.duration / av.time_base)
+    for stream in container.streams:
+        if stream.duration and stream.time_base:
+            return float(stream.duration * stream.time_base)
+    return 0.0
+
+
+def _reason(exc: BaseException) -> str:
+    """FFmpeg's message without the errno noise, for one-line errors."""
+    text = getattr(exc, "strerror", None) or str(exc)
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,35 @@
+"""Transforms and times said in words, the way a person writing a comparison would say them."""
+
+from __future__ import annotations
+
+from homage.types import Transform
+
+_NEUTRAL_RATIO = 0.01
+_NEUTRAL_SEMITONES = 0.25
+
+
+def describe_transform(t: Transform) -> str:
+    """``"sped up ×1.06 (+1.0 semitones)"``, ``"pitched −3.0 semitones"``, ``"unchanged"``…"""
+    parts: list[str] = []
+    if abs(t.speed - 1.0) > _NEUTRAL_RATIO:
+        verb = "sped up" if t.speed > 1 else "slowed down"
+        parts.append(f"{verb} ×{t.speed:.2f} ({t.pitch_semitones:+.1f} semitones)")
+    else:
+        if abs(t.tempo - 1.0) > _NEUTRAL_RATIO:
+            verb = "faster" if t.tempo > 1 else "slower"
+            parts.append(f"tempo ×{t.tempo:.2f} ({verb})")
+        if abs(t.pitch_semitones) > _NEUTRAL_SEMITONES:
+            parts.append(f"pitched {t.pitch_semitones:+.1f} semitones")
+    if t.mirrored:
+        parts.append("mirrored")
+    return ", ".join(parts) if parts else "unchanged"
+
+
+def timecode(seconds: float) -> str:
+    """``83.25`` → ``"1:23.2"``; hours appear only when needed."""
+    seconds = max(0.0, seconds)
+    minutes, secs = divmod(seconds, 60.0)
+    hours, minutes = divmod(int(minutes), 60)
+    if hours:
+        return f"{hours}:{minutes:02d}:{secs:04.1f}"
+    return f"{minutes}:{secs:04.1f}"
