@@ -32,10 +32,13 @@ class FingerprintSettings:
     #: triplet fan-out: for each anchor, how many second peaks, and third peaks per second one
     reference_fanout: tuple[int, int] = (3, 2)
     query_fanout: tuple[int, int] = (5, 3)
-    min_gap_frames: int = 3
+    min_gap_frames: int = 6
     max_span_frames: int = 60
     max_freq_delta_bins: int = 30
-    ratio_levels: int = 16
+    #: frequency differences are hashed in steps of this many log bins (pitch shifters smear
+    #: peaks by about half a bin, so one-bin steps lose half the triplets)
+    freq_step_bins: float = 2.0
+    ratio_levels: int = 8
 
     @property
     def frame_seconds(self) -> float:

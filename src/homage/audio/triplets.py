@@ -20,6 +20,8 @@ from homage.audio.settings import FingerprintSettings
 
 #: Values within this of a quantisation boundary are probed on both sides (query side only).
 _PROBE_MARGIN = 0.2
+#: Largest time stretch between query and reference the query's triplets allow for.
+_QUERY_TIME_STRETCH = 1.35
 
 
 @dataclass(frozen=True)
@@ -46,8 +48,13 @@ class Fingerprints:
 
 def hash_space(settings: FingerprintSettings) -> int:
     """Number of distinct hash values: the size of the key space the index is built over."""
-    width = 2 * settings.max_freq_delta_bins + 1
+    width = _freq_width(settings)
     return width * width * settings.ratio_levels * 3
+
+
+def _freq_width(settings: FingerprintSettings) -> int:
+    """Quantised values a frequency difference can take."""
+    return 2 * int(np.ceil(settings.max_freq_delta_bins / settings.freq_step_bins)) + 1
 
 
 def triplet_fingerprints(
@@ -65,11 +72,16 @@ def triplet_fingerprints(
         compact; the asymmetry buys robustness where it costs only look-ups.
     """
     n2, n3 = settings.query_fanout if query else settings.reference_fanout
-    max_span = settings.max_span_frames * (1.35 if query else 1.0)
-    first, second = _select_pairs(peaks, settings, n2, max_span, anchor=None)
+    # A query may play the material up to this much faster or slower than the reference, so
+    # its triplets must admit gaps and spans scaled by it either way.
+    stretch = _QUERY_TIME_STRETCH if query else 1.0
+    max_span = settings.max_span_frames * stretch
+    min_gap = settings.min_gap_frames / stretch
+    first, second = _select_pairs(peaks, settings, n2, max_span, min_gap, anchor=None)
     if first.size == 0:
         return Fingerprints.empty()
-    pair_anchor, third = _select_pairs(peaks, settings, n3, max_span, anchor=(first, second))
+    pair_anchor, third = _select_pairs(peaks, settings, n3, max_span, min_gap,
+                                       anchor=(first, second))
     i, j, k = first[pair_anchor], second[pair_anchor], third
     t, f, lv = peaks.time, peaks.freq, peaks.level
     span = t[k] - t[i]
@@ -77,14 +89,15 @@ def triplet_fingerprints(
     d1 = f[j] - f[i]
     d2 = f[k] - f[i]
     loudest = np.argmax(np.stack([lv[i], lv[j], lv[k]]), axis=0)
-    fields = (d1 + settings.max_freq_delta_bins, d2 + settings.max_freq_delta_bins,
-              ratio * settings.ratio_levels - 0.5)
+    half = _freq_width(settings) // 2
+    step = settings.freq_step_bins
+    fields = (d1 / step + half, d2 / step + half, ratio * settings.ratio_levels - 0.5)
     if query:
         rows, q1, q2, qr = _multiprobe(fields)
     else:
         rows = np.arange(span.size)
         q1, q2, qr = (np.rint(x).astype(np.int64) for x in fields)
-    width = 2 * settings.max_freq_delta_bins + 1
+    width = _freq_width(settings)
     q1 = np.clip(q1, 0, width - 1)
     q2 = np.clip(q2, 0, width - 1)
     qr = np.clip(qr, 0, settings.ratio_levels - 1)
@@ -102,6 +115,7 @@ def _select_pairs(
     settings: FingerprintSettings,
     fanout: int,
     max_span: float,
+    min_gap: float,
     *,
     anchor: tuple[np.ndarray, np.ndarray] | None,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -119,8 +133,8 @@ def _select_pairs(
         start = origin
     else:
         origin, start = anchor
-    gap = settings.min_gap_frames
-    lookahead = int(np.ceil(max_span / max(gap, 1))) + 2
+    gap = min_gap
+    lookahead = int(np.ceil(max_span / max(gap, 1.0))) + 2
     lookahead = min(lookahead, max(1, n - 1), 4 * (fanout + 1) * 8)
     offsets = np.arange(1, lookahead + 1)
     cand = start[:, None] + offsets[None, :]

@@ -28,10 +28,10 @@ class AlignSettings:
     min_time_ratio: float = 0.70
     max_time_ratio: float = 1.45
     max_pitch_semitones: float = 7.0
-    ratio_bin: float = 0.03  # in natural log units
-    pitch_bin_semitones: float = 0.5
+    ratio_bin: float = 0.05  # in natural log units
+    pitch_bin_semitones: float = 0.67
     offset_bin_s: float = 0.5
-    line_tolerance_s: float = 0.10
+    line_tolerance_s: float = 0.15
     max_gap_s: float = 4.0
     min_votes: int = 4
     min_inliers: int = 5
@@ -88,30 +88,38 @@ def align_hits(
     ratio, pitch = ratio[keep], pitch[keep]
     anchor = hits.query_row[keep]
 
-    ratio_bin = np.rint(np.log(ratio) / align.ratio_bin).astype(np.int64)
-    pitch_bin = np.rint(pitch / align.pitch_bin_semitones).astype(np.int64)
-    offset = tq - np.exp(ratio_bin * align.ratio_bin) * tr
+    # Each hit votes in the two ratio bins around its estimate: the offset is measured with the
+    # bin's ratio, so a sample whose ratio sits on a bin edge would otherwise split in two.
+    position = np.log(ratio) / align.ratio_bin
+    lower = np.floor(position).astype(np.int64)
+    ratio_bin = np.concatenate([lower, lower + 1])
+    doubled = np.concatenate([np.arange(ratio.size), np.arange(ratio.size)])
+    pitch_bin = np.rint(pitch / align.pitch_bin_semitones).astype(np.int64)[doubled]
+    offset = tq[doubled] - np.exp(ratio_bin * align.ratio_bin) * tr[doubled]
     offset_bin = np.floor(offset / align.offset_bin_s).astype(np.int64)
+    vote_work = work[doubled]
 
     n_ratio = math.log(align.max_time_ratio / align.min_time_ratio) / align.ratio_bin
     n_pitch = 2 * align.max_pitch_semitones / align.pitch_bin_semitones
     results: list[AudioSegmentMatch] = []
-    order = np.argsort(work, kind="stable")
-    bounds = np.flatnonzero(np.diff(work[order])) + 1
+    order = np.argsort(vote_work, kind="stable")
+    bounds = np.flatnonzero(np.diff(vote_work[order])) + 1
     volumes: dict[int, float] = {}
     groups = np.split(order, bounds)
     for rows in groups:
-        wid = int(work[rows[0]])
-        ref_dur = reference_durations.get(wid, float(tr[rows].max() + spr[rows].max()))
+        wid = int(vote_work[rows[0]])
+        hit_rows = doubled[rows]
+        ref_dur = reference_durations.get(
+            wid, float(tr[hit_rows].max() + spr[hit_rows].max()))
         n_offset = (query_duration + align.max_time_ratio * ref_dur) / align.offset_bin_s + 1
         volumes[wid] = n_ratio * n_pitch * n_offset
     total_cells = sum(volumes.values())
     for rows in groups:
-        wid = int(work[rows[0]])
+        wid = int(vote_work[rows[0]])
         results.extend(
             _segments_of_work(
-                wid, rows, ratio_bin, pitch_bin, offset_bin, tq, spq, tr, spr, ratio, pitch,
-                anchor, align, cells=volumes[wid], total_cells=total_cells,
+                wid, rows, doubled, ratio_bin, pitch_bin, offset_bin, tq, spq, tr, spr, ratio,
+                pitch, anchor, align, cells=volumes[wid], total_cells=total_cells,
             )
         )
     results.sort(key=lambda m: -m.score)
@@ -121,6 +129,7 @@ def align_hits(
 def _segments_of_work(
     wid: int,
     rows: np.ndarray,
+    doubled: np.ndarray,
     ratio_bin: np.ndarray,
     pitch_bin: np.ndarray,
     offset_bin: np.ndarray,
@@ -136,8 +145,12 @@ def _segments_of_work(
     cells: float,
     total_cells: float,
 ) -> list[AudioSegmentMatch]:
-    """Find every strong cell of one work's votes and turn it into segments."""
+    """Find every strong cell of one work's votes and turn it into segments.
+
+    ``rows`` index the votes of this work; ``doubled`` maps a vote to its hit.
+    """
     rb, pb, ob = ratio_bin[rows], pitch_bin[rows], offset_bin[rows]
+    hit_of_vote = doubled[rows]
     keys = np.stack([rb, pb, ob], axis=1)
     cell, counts = np.unique(keys, axis=0, return_counts=True)
     strong = np.flatnonzero(counts >= align.min_votes)
@@ -147,26 +160,25 @@ def _segments_of_work(
     # Expected chance hits in an inlier band of one neighbourhood: the hits of this work spread
     # evenly over its cells, times the band's share of a 3x3x3 neighbourhood.
     band_share = 2 * align.line_tolerance_s / align.offset_bin_s
-    expected = max(rows.size * 9 * band_share / cells, 1e-9)
-    used = np.zeros(rows.size, dtype=bool)
+    expected = max(rows.size / 2 * 3 * band_share / cells, 1e-9)
+    used_hits = np.zeros(doubled.size, dtype=bool)
     found: list[AudioSegmentMatch] = []
     for c in strong:
         r0, p0, o0 = cell[c]
         near = (
-            ~used
-            & (np.abs(rb - r0) <= 1)
+            ~used_hits[hit_of_vote]
+            & (rb == r0)
             & (np.abs(pb - p0) <= 1)
             & (np.abs(ob - o0) <= 1)
         )
         if near.sum() < align.min_votes:
             continue
-        idx = np.flatnonzero(near)
-        inl = _fit_line(idx, rows, tq, tr, ratio, align)
+        hits_near = np.unique(hit_of_vote[near])
+        inl = _fit_line(hits_near, tq, tr, ratio, align)
         if inl is None:
             continue
-        a, _b, members = inl
-        used[members] = True
-        global_rows = rows[members]
+        a, _b, global_rows = inl
+        used_hits[global_rows] = True
         for part in _split_on_gaps(global_rows, tq, align.max_gap_s):
             n_anchor = int(np.unique(anchor[part]).size)
             if n_anchor < align.min_inliers:
@@ -190,32 +202,30 @@ def _segments_of_work(
 
 
 def _fit_line(
-    idx: np.ndarray,
-    rows: np.ndarray,
+    g: np.ndarray,
     tq: np.ndarray,
     tr: np.ndarray,
     ratio: np.ndarray,
     align: AlignSettings,
 ) -> tuple[float, float, np.ndarray] | None:
-    """Robust fit of ``tq = a * tr + b`` to the hits ``rows[idx]``.
+    """Robust fit of ``tq = a * tr + b`` to the hits ``g``.
 
     Starts from the median per-hit ratio and median offset, keeps hits within the tolerance,
     and refines by least squares when the hits span enough reference time to pin the slope.
-    Returns ``(a, b, inlier positions into rows)`` or None.
+    Returns ``(a, b, inlier hits)`` or None.
     """
-    g = rows[idx]
     # Centre the reference times: the slope is only known to a few per cent from single hits,
     # so the intercept must be measured where the hits are, not at the work's time zero.
     centre = float(np.median(tr[g]))
     a = float(np.median(ratio[g]))
     c = float(np.median(tq[g] - a * (tr[g] - centre)))
-    inliers = idx
+    inliers = g
     for _ in range(3):
         resid = np.abs(tq[g] - (a * (tr[g] - centre) + c))
-        inliers = idx[resid <= align.line_tolerance_s]
+        inliers = g[resid <= align.line_tolerance_s]
         if inliers.size < align.min_votes:
             return None
-        gi = rows[inliers]
+        gi = inliers
         if np.ptp(tr[gi]) >= 3.0:
             slope, intercept = np.polyfit(tr[gi] - centre, tq[gi], 1)
             if align.min_time_ratio <= slope <= align.max_time_ratio:
