@@ -16,11 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from homage.audio import Fingerprints, fingerprint
+from homage.audio import AudioPrint, Peaks, analyse
 from homage.config import Settings
 from homage.errors import HomageError, UnsupportedMedia
 from homage.library import Library, load_hash_index
-from homage.match.audio_align import AudioSegmentMatch, align_hits
+from homage.match.audio_align import AudioSegmentMatch, align_hits, suppress_overlaps
+from homage.match.audio_verify import verify_candidate
 from homage.match.hash_index import HashIndex
 from homage.media import audio_chunks, content_hash, iter_media_files, probe
 from homage.types import Match, MediaInfo, QueryResult, Transform
@@ -124,20 +125,20 @@ def _index_one(
     if not info.has_audio:
         raise UnsupportedMedia("no audio stream", path=path)
     progress(ProgressEvent("start", name, seconds=info.duration))
-    prints, duration = _fingerprint_file(path, settings, query=False, progress=progress)
+    audio, duration = _analyse_file(path, settings, query=False, progress=progress)
     if known is not None:  # same path, new content: the old fingerprints are stale
         library.remove_work(known.id)
     library.add_work(path=name, content_hash=digest, size=stat.st_size, mtime=stat.st_mtime,
-                     info=info, duration=duration, fingerprints=prints)
+                     info=info, duration=duration, audio=audio)
     report.added.append(name)
     report.seconds += duration
     progress(ProgressEvent("done", name))
 
 
-def _fingerprint_file(
+def _analyse_file(
     path: Path, settings: Settings, *, query: bool, progress: Progress = _no_progress
-) -> tuple[Fingerprints, float]:
-    """Fingerprint a file while it streams through the decoder; returns prints and duration."""
+) -> tuple[AudioPrint, float]:
+    """Analyse a file while it streams through the decoder; returns the print and duration."""
     rate = settings.audio.sample_rate
     decoded = 0
 
@@ -148,8 +149,8 @@ def _fingerprint_file(
             progress(ProgressEvent("advance", str(path), seconds=chunk.size / rate))
             yield chunk
 
-    prints = fingerprint(counted(), settings.audio, query=query)
-    return prints, decoded / rate
+    audio = analyse(counted(), settings.audio, query=query)
+    return audio, decoded / rate
 
 
 def scan_paths(
@@ -164,7 +165,8 @@ def scan_paths(
     for path in _walk(paths, report):
         try:
             results.append(
-                _scan_one(path, index, durations, names, settings=settings, progress=progress)
+                _scan_one(library, path, index, durations, names, settings=settings,
+                          progress=progress)
             )
         except HomageError as exc:
             failures.append(exc)
@@ -173,16 +175,17 @@ def scan_paths(
 
 
 def _scan_one(
-    path: Path, index: HashIndex, durations: dict[int, float], names: dict[int, str], *,
-    settings: Settings, progress: Progress,
+    library: Library, path: Path, index: HashIndex, durations: dict[int, float],
+    names: dict[int, str], *, settings: Settings, progress: Progress,
 ) -> QueryResult:
     info = _audio_info(path)
     progress(ProgressEvent("start", str(path), seconds=info.duration))
     matches: list[Match] = []
     duration = info.duration
     if "audio" in settings.kinds:
-        prints, duration = _fingerprint_file(path, settings, query=True, progress=progress)
-        matches = audio_matches(prints, index, durations, names, duration, settings=settings)
+        audio, duration = _analyse_file(path, settings, query=True, progress=progress)
+        matches = audio_matches(audio, index, durations, names, duration,
+                                peaks_of=library.peaks, settings=settings)
     progress(ProgressEvent("done", str(path)))
     return QueryResult(query=str(path), duration=duration, matches=tuple(matches))
 
@@ -196,25 +199,36 @@ def compare_files(
     _audio_info(ref_path)
     info = _audio_info(query_path)
     progress(ProgressEvent("start", str(query_path), seconds=info.duration))
-    ref_prints, ref_duration = _fingerprint_file(ref_path, settings, query=False)
-    prints, duration = _fingerprint_file(query_path, settings, query=True, progress=progress)
-    index = HashIndex.build([(0, ref_prints)])
-    matches = audio_matches(prints, index, {0: ref_duration}, {0: str(ref_path)}, duration,
-                            settings=settings)
+    ref_audio, ref_duration = _analyse_file(ref_path, settings, query=False)
+    audio, duration = _analyse_file(query_path, settings, query=True, progress=progress)
+    index = HashIndex.build([(0, ref_audio.fingerprints)])
+    matches = audio_matches(audio, index, {0: ref_duration}, {0: str(ref_path)}, duration,
+                            peaks_of={0: ref_audio.peaks}.__getitem__, settings=settings)
     progress(ProgressEvent("done", str(query_path)))
     return QueryResult(query=str(query_path), duration=duration, matches=tuple(matches))
 
 
 def audio_matches(
-    prints: Fingerprints, index: HashIndex, durations: dict[int, float], names: dict[int, str],
-    query_duration: float, *, settings: Settings,
+    audio: AudioPrint, index: HashIndex, durations: dict[int, float], names: dict[int, str],
+    query_duration: float, *, peaks_of: Callable[[int], Peaks], settings: Settings,
 ) -> list[Match]:
-    """Look up, align and threshold: the audio-sample matches of one fingerprinted query."""
+    """Look up, align, verify, threshold: the audio-sample matches of one analysed query."""
+    prints = audio.fingerprints
     hits = index.lookup(prints.hashes, max_postings_per_hash=settings.align.max_postings_per_hash)
-    segments = align_hits(prints, hits, settings.audio, reference_durations=durations,
-                          query_duration=query_duration, align=settings.align)
+    candidates = align_hits(prints, hits, settings.audio, reference_durations=durations,
+                            query_duration=query_duration, align=settings.align)
+    verified = []
+    for candidate in candidates:
+        checked = verify_candidate(
+            candidate, audio.peaks, peaks_of(candidate.work), settings.audio,
+            query_duration=query_duration, reference_duration=durations[candidate.work],
+        )
+        if checked is not None:
+            verified.append(checked)
+    verified.sort(key=lambda m: -m.score)
     return [
-        _to_match(s, names[s.work]) for s in segments if s.score >= settings.threshold
+        _to_match(s, names[s.work])
+        for s in suppress_overlaps(verified) if s.score >= settings.threshold
     ]
 
 

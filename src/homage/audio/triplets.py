@@ -11,7 +11,7 @@ transform: time ratio from the spans, pitch shift from the ``f1`` difference.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -29,13 +29,16 @@ class Fingerprints:
     """Hashed triplets of one work, each with the anchor's time and frequency and the span.
 
     All arrays have shape ``(n,)``: ``hashes`` uint32; ``time`` (anchor frame), ``freq``
-    (anchor log bin) and ``span`` (``t3 - t1`` in frames) float32.
+    (anchor log bin) and ``span`` (``t3 - t1`` in frames) float32.  ``members`` (queries only,
+    shape ``(n, 3)``) are the indices of the triplet's peaks, so that verification can set
+    aside the peaks that already voted and test the rest independently.
     """
 
     hashes: np.ndarray
     time: np.ndarray
     freq: np.ndarray
     span: np.ndarray
+    members: np.ndarray | None = field(default=None, compare=False)
 
     def __len__(self) -> int:
         return int(self.hashes.size)
@@ -107,6 +110,7 @@ def triplet_fingerprints(
         time=t[i][rows].astype(np.float32),
         freq=f[i][rows].astype(np.float32),
         span=span[rows].astype(np.float32),
+        members=np.stack([i, j, k], axis=1)[rows].astype(np.int32) if query else None,
     )
 
 

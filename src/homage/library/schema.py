@@ -32,6 +32,9 @@ CREATE TABLE IF NOT EXISTS audio_fingerprints (
     hashes  BLOB NOT NULL,
     time    BLOB NOT NULL,
     freq    BLOB NOT NULL,
-    span    BLOB NOT NULL
+    span    BLOB NOT NULL,
+    peak_count INTEGER NOT NULL,
+    peak_time  BLOB NOT NULL,
+    peak_freq  BLOB NOT NULL
 );
 """

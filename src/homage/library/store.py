@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from homage import __version__
-from homage.audio import Fingerprints, FingerprintSettings
+from homage.audio import AudioPrint, Fingerprints, FingerprintSettings, Peaks
 from homage.errors import LibraryError
 from homage.library.schema import APPLICATION_ID, DATABASE_NAME, SCHEMA, SCHEMA_VERSION
 from homage.types import MediaInfo
@@ -235,6 +235,17 @@ class Library:
                 span=np.frombuffer(s, dtype="<f4"),
             )
 
+    def peaks(self, work_id: int) -> Peaks:
+        """The spectral peaks of one work (for verifying a candidate match)."""
+        row = self._db.execute(
+            "SELECT peak_time, peak_freq FROM audio_fingerprints WHERE work_id = ?", (work_id,)
+        ).fetchone()
+        if row is None:
+            raise LibraryError(f"work {work_id} has no peaks; run `homage library check`",
+                               path=self.directory)
+        time_ = np.frombuffer(row[0], dtype="<f4")
+        return Peaks(time_, np.frombuffer(row[1], dtype="<f4"), np.zeros_like(time_))
+
     def _one(self, where: str, params: tuple[object, ...]) -> WorkRecord | None:
         return next(iter(self._select(where, params)), None)
 
@@ -250,9 +261,10 @@ class Library:
     # ------------------------------------------------------------------ writing
     def add_work(
         self, *, path: str, content_hash: str, size: int, mtime: float, info: MediaInfo,
-        duration: float, fingerprints: Fingerprints,
+        duration: float, audio: AudioPrint,
     ) -> int:
-        """Catalogue a work and its fingerprints in one transaction; returns its id."""
+        """Catalogue a work, its peaks and fingerprints in one transaction; returns its id."""
+        prints, peaks = audio.fingerprints, audio.peaks
         with self._write():
             cursor = self._db.execute(
                 "INSERT INTO works(path, content_hash, size, mtime, duration, container, "
@@ -264,13 +276,12 @@ class Library:
             )
             work_id = int(cursor.lastrowid or 0)
             self._db.execute(
-                "INSERT INTO audio_fingerprints(work_id, count, hashes, time, freq, span) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (work_id, len(fingerprints),
-                 fingerprints.hashes.astype("<u4").tobytes(),
-                 fingerprints.time.astype("<f4").tobytes(),
-                 fingerprints.freq.astype("<f4").tobytes(),
-                 fingerprints.span.astype("<f4").tobytes()),
+                "INSERT INTO audio_fingerprints(work_id, count, hashes, time, freq, span, "
+                "peak_count, peak_time, peak_freq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (work_id, len(prints), prints.hashes.astype("<u4").tobytes(),
+                 prints.time.astype("<f4").tobytes(), prints.freq.astype("<f4").tobytes(),
+                 prints.span.astype("<f4").tobytes(), len(peaks),
+                 peaks.time.astype("<f4").tobytes(), peaks.freq.astype("<f4").tobytes()),
             )
             self._bump_generation()
         return work_id
@@ -310,11 +321,11 @@ class Library:
             "WHERE f.work_id IS NULL"
         ).fetchall()
         problems.extend(f"{p}: catalogued without fingerprints" for (p,) in missing)
-        for work_id, count, hashes, t, f, s in self._db.execute(
-            "SELECT work_id, count, length(hashes), length(time), length(freq), length(span) "
-            "FROM audio_fingerprints"
+        for work_id, count, hashes, t, f, s, n_peaks, pt, pf in self._db.execute(
+            "SELECT work_id, count, length(hashes), length(time), length(freq), length(span), "
+            "peak_count, length(peak_time), length(peak_freq) FROM audio_fingerprints"
         ):
-            if not hashes == t == f == s == 4 * count:
+            if not hashes == t == f == s == 4 * count or not pt == pf == 4 * n_peaks:
                 problems.append(f"work {work_id}: fingerprint arrays disagree with their count")
         return problems
 
@@ -324,7 +335,8 @@ class Library:
             a = self._db.execute(
                 "DELETE FROM audio_fingerprints WHERE work_id NOT IN (SELECT id FROM works) "
                 "OR length(hashes) != 4 * count OR length(time) != 4 * count "
-                "OR length(freq) != 4 * count OR length(span) != 4 * count"
+                "OR length(freq) != 4 * count OR length(span) != 4 * count "
+                "OR length(peak_time) != 4 * peak_count OR length(peak_freq) != 4 * peak_count"
             ).rowcount
             b = self._db.execute(
                 "DELETE FROM works WHERE id NOT IN (SELECT work_id FROM audio_fingerprints)"

@@ -11,7 +11,7 @@ agreeing hits are by chance (a Poisson tail), so scores mean the same across que
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import stats
@@ -33,9 +33,11 @@ class AlignSettings:
     offset_bin_s: float = 0.5
     line_tolerance_s: float = 0.15
     max_gap_s: float = 4.0
-    min_votes: int = 4
-    min_inliers: int = 5
+    min_votes: int = 3
+    min_inliers: int = 3
     max_postings_per_hash: int = 5000
+    #: candidates per query passed on to peak verification, strongest first
+    max_candidates: int = 300
 
 
 @dataclass(frozen=True)
@@ -48,9 +50,14 @@ class AudioSegmentMatch:
     reference_start: float
     reference_end: float
     time_ratio: float  # query seconds per reference second (1 / tempo)
+    offset: float  # query time of reference time zero on the fitted line
     pitch_semitones: float
     inliers: int
+    #: expected number of chance alignments this strong among all cells searched
+    false_alarms: float
     score: float
+    #: query peaks of the inlier triplets (the hash evidence), set aside by verification
+    voters: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), compare=False)
 
 
 def align_hits(
@@ -62,7 +69,7 @@ def align_hits(
     query_duration: float,
     align: AlignSettings | None = None,
 ) -> list[AudioSegmentMatch]:
-    """Turn hash hits into scored, non-overlapping segment matches, best first."""
+    """Turn hash hits into candidate segments, strongest first (not yet verified or pruned)."""
     align = align or AlignSettings()
     if len(hits) == 0:
         return []
@@ -119,11 +126,12 @@ def align_hits(
         results.extend(
             _segments_of_work(
                 wid, rows, doubled, ratio_bin, pitch_bin, offset_bin, tq, spq, tr, spr, ratio,
-                pitch, anchor, align, cells=volumes[wid], total_cells=total_cells,
+                pitch, anchor, query.members, align, cells=volumes[wid],
+                total_cells=total_cells,
             )
         )
-    results.sort(key=lambda m: -m.score)
-    return _suppress_overlaps(results)
+    results.sort(key=lambda m: m.false_alarms)
+    return results[: align.max_candidates]
 
 
 def _segments_of_work(
@@ -140,6 +148,7 @@ def _segments_of_work(
     ratio: np.ndarray,
     pitch: np.ndarray,
     anchor: np.ndarray,
+    members: np.ndarray | None,
     align: AlignSettings,
     *,
     cells: float,
@@ -177,7 +186,7 @@ def _segments_of_work(
         inl = _fit_line(hits_near, tq, tr, ratio, align)
         if inl is None:
             continue
-        a, _b, global_rows = inl
+        a, b, global_rows = inl
         used_hits[global_rows] = True
         for part in _split_on_gaps(global_rows, tq, align.max_gap_s):
             n_anchor = int(np.unique(anchor[part]).size)
@@ -185,6 +194,7 @@ def _segments_of_work(
                 continue
             p_chance = float(stats.poisson.sf(n_anchor - 1, expected))
             false_alarms = p_chance * total_cells / 27.0
+            voters = np.unique(members[anchor[part]]) if members is not None else None
             found.append(
                 AudioSegmentMatch(
                     work=wid,
@@ -193,9 +203,12 @@ def _segments_of_work(
                     reference_start=float(tr[part].min()),
                     reference_end=float((tr[part] + spr[part]).max()),
                     time_ratio=a,
+                    offset=b,
                     pitch_semitones=float(np.median(pitch[part])),
                     inliers=n_anchor,
+                    false_alarms=false_alarms,
                     score=significance_score(false_alarms),
+                    voters=voters if voters is not None else np.zeros(0, np.int64),
                 )
             )
     return found
@@ -254,7 +267,7 @@ def significance_score(false_alarms: float) -> float:
     return 0.0 if s <= 0 else s / (s + 6.0)
 
 
-def _suppress_overlaps(matches: list[AudioSegmentMatch]) -> list[AudioSegmentMatch]:
+def suppress_overlaps(matches: list[AudioSegmentMatch]) -> list[AudioSegmentMatch]:
     """Keep the best alignment of each stretch of query against each work.
 
     A reference that repeats itself aligns a sample at several reference times; only the
