@@ -268,6 +268,39 @@ def library_check(ctx: Context, repair: bool) -> None:
     click.echo("library ok")
 
 
+@cli.group()
+def bench() -> None:
+    """Benchmarks: homage beside its peers on generated corpora (JSON + one summary line)."""
+
+
+@bench.command("audio")
+@click.option("--quick", is_flag=True, help="The few-minute variant (20 references).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Corpus seed.")
+@click.option("--cache", "cache", type=click.Path(path_type=Path, file_okay=False),
+              help="Where corpora and peer environments live (default: ~/.cache/homage/bench).")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False),
+              help="Result JSON (default: bench-results/audio-VARIANT-seedN.json).")
+@click.option("--peers", default="sample-id,audfprint2,audfprint2-speeds,pydejavu",
+              show_default=True, help="Comma-separated peers to run beside homage ('' for none).")
+@pass_context
+@handles_errors
+def bench_audio(ctx: Context, quick: bool, seed: int, cache: Path | None, out: Path | None,
+                peers: str) -> None:
+    """Audio-sample benchmark (see docs/benchmarks.md)."""
+    from homage.bench.audio import run_audio_bench, summary_line
+    from homage.config import default_cache_dir
+
+    variant = "quick" if quick else "full"
+    out = out or Path("bench-results") / f"audio-{variant}-seed{seed}.json"
+    result = run_audio_bench(
+        cache or default_cache_dir() / "bench", quick=quick, seed=seed,
+        peers=[p for p in peers.split(",") if p], out=out,
+        log=lambda line: click.echo(line, err=True) if ctx.verbosity >= 0 else None,
+    )
+    click.echo(f"wrote {out}", err=True)
+    click.echo(summary_line(result))
+
+
 def _emit(ctx: Context, results: list[QueryResult], *, json_path: Path | None,
           csv_path: Path | None, as_list: bool) -> None:
     from homage.report import describe_transform, timecode, write_csv, write_json

@@ -38,6 +38,8 @@ class AlignSettings:
     max_postings_per_hash: int = 5000
     #: candidates per query passed on to peak verification, strongest first
     max_candidates: int = 300
+    #: strongest vote cells examined per reference work
+    max_cells_per_work: int = 40
 
 
 @dataclass(frozen=True)
@@ -161,35 +163,46 @@ def _segments_of_work(
     rb, pb, ob = ratio_bin[rows], pitch_bin[rows], offset_bin[rows]
     hit_of_vote = doubled[rows]
     keys = np.stack([rb, pb, ob], axis=1)
-    cell, counts = np.unique(keys, axis=0, return_counts=True)
+    cell, cell_of_vote, counts = np.unique(
+        keys, axis=0, return_inverse=True, return_counts=True
+    )
     strong = np.flatnonzero(counts >= align.min_votes)
     if strong.size == 0:
         return []
-    strong = strong[np.argsort(-counts[strong], kind="stable")]
-    # Expected chance hits in an inlier band of one neighbourhood: the hits of this work spread
-    # evenly over its cells, times the band's share of a 3x3x3 neighbourhood.
+    strong = strong[np.argsort(-counts[strong], kind="stable")][: align.max_cells_per_work]
+    # Votes grouped by cell (CSR), and cells by key, so a neighbourhood is 9 dictionary look-ups.
+    by_cell = np.argsort(cell_of_vote.reshape(-1), kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    cell_id = {tuple(k): i for i, k in enumerate(cell.tolist())}
+    # Expected chance hits in the inlier band of one neighbourhood: this work's votes spread
+    # evenly over its cells, times three pitch cells, times the band's share of an offset cell.
     band_share = 2 * align.line_tolerance_s / align.offset_bin_s
-    expected = max(rows.size / 2 * 3 * band_share / cells, 1e-9)
+    expected = max(rows.size * 3 * band_share / cells, 1e-9)
     used_hits = np.zeros(doubled.size, dtype=bool)
     found: list[AudioSegmentMatch] = []
     for c in strong:
-        r0, p0, o0 = cell[c]
-        near = (
-            ~used_hits[hit_of_vote]
-            & (rb == r0)
-            & (np.abs(pb - p0) <= 1)
-            & (np.abs(ob - o0) <= 1)
-        )
-        if near.sum() < align.min_votes:
+        r0, p0, o0 = cell[c].tolist()
+        around = [
+            by_cell[starts[i]: starts[i + 1]]
+            for dp in (-1, 0, 1) for do in (-1, 0, 1)
+            if (i := cell_id.get((r0, p0 + dp, o0 + do))) is not None
+        ]
+        votes = np.concatenate(around)
+        near_hits = hit_of_vote[votes]
+        near_hits = near_hits[~used_hits[near_hits]]
+        if near_hits.size < align.min_votes:
             continue
-        hits_near = np.unique(hit_of_vote[near])
+        hits_near = np.unique(near_hits)
         inl = _fit_line(hits_near, tq, tr, ratio, align)
         if inl is None:
             continue
         a, b, global_rows = inl
         used_hits[global_rows] = True
         for part in _split_on_gaps(global_rows, tq, align.max_gap_s):
-            n_anchor = int(np.unique(anchor[part]).size)
+            # Evidence is counted in distinct query anchor peaks: one peak of a chord heads
+            # many triplets, and their hits are one coincidence, not many.
+            heads = members[anchor[part], 0] if members is not None else anchor[part]
+            n_anchor = int(np.unique(heads).size)
             if n_anchor < align.min_inliers:
                 continue
             p_chance = float(stats.poisson.sf(n_anchor - 1, expected))
