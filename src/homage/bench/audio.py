@@ -14,6 +14,8 @@ import logging
 import os
 import resource
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -68,6 +70,8 @@ def run_audio_bench(
     settings = Settings()
     systems = [_run_homage(corpus, cache_dir / "bench-library", settings, log)]
     systems.extend(_run_peers(corpus, cache_dir, peers, log))
+    memory = probe_index_memory(cache_dir, corpus.references, hours=1.0 if quick else 3.0,
+                                log=log)
     for system in (s for s in systems if s.ran):
         system.metrics = score_system(corpus, system, threshold=settings.threshold
                                       if system.name == "homage" else None)
@@ -84,6 +88,7 @@ def run_audio_bench(
             "samples": len(truth),
         },
         "threshold": settings.threshold,
+        "index_long_file": memory,
         "systems": {s.name: {**s.metrics, "notes": s.notes} for s in systems},
         "machine": {"cpus": os.cpu_count()},
     }
@@ -217,6 +222,48 @@ def _run_homage(corpus: AudioCorpus, library_dir: Path, settings: Settings,
         peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         index_bytes=stats.database_bytes + stats.index_bytes,
     )
+
+
+def probe_index_memory(cache_dir: Path, references: Sequence[Path], *, hours: float,
+                       log: Callable[[str], None]) -> dict[str, float]:
+    """Peak memory of ``homage index`` on one long file (references joined end to end).
+
+    Runs the real CLI in a child process, so the figure is the whole process's high-water
+    mark (``ru_maxrss`` of the child), not an estimate.
+    """
+    long_file = cache_dir / f"long-{hours:g}h.opus"
+    if not long_file.exists():
+        log(f"making a {hours:g}-hour file for the memory probe")
+        parts: list[Path] = []
+        total = 0.0
+        from homage.media import probe
+
+        for ref in references * 20:
+            if total >= hours * 3600:
+                break
+            parts.append(ref)
+            total += probe(ref).duration
+        listing = cache_dir / f"long-{hours:g}h.txt"
+        listing.write_text("".join(f"file '{p.resolve()}'\n" for p in parts))
+        scratch = long_file.with_suffix(".tmp.opus")
+        subprocess.run(
+            ["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i",
+             str(listing), "-t", str(hours * 3600), "-ac", "1", "-c:a", "libopus", "-b:a", "48k",
+             str(scratch)], check=True)
+        scratch.rename(long_file)
+    library = cache_dir / "memory-probe-library"
+    shutil.rmtree(library, ignore_errors=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "homage", "-q", "--library", str(library), "index",
+                    str(long_file)], check=True)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    shutil.rmtree(library, ignore_errors=True)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return {"hours": hours, "peak_rss_mb": round(after.ru_maxrss / 1024, 1),
+            "cpu_seconds": round(cpu, 1), "wall_seconds": round(wall, 1),
+            "x_realtime_per_cpu": round(hours * 3600 / max(cpu, 1e-9), 1)}
 
 
 def _canonical(predictions: list[SegmentPair], corpus: AudioCorpus) -> list[SegmentPair]:
