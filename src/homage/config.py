@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,17 +48,34 @@ class Settings:
     align: AlignSettings = field(default_factory=AlignSettings)
 
     def with_overrides(self, **overrides: object) -> Settings:
+        """A copy with the given values (None means "keep"), checked and converted."""
         clean = {k: v for k, v in overrides.items() if v is not None}
         if "kinds" in clean:
             clean["kinds"] = parse_kinds(clean["kinds"])  # type: ignore[arg-type]
-        if "threshold" in clean and not 0.0 <= float(clean["threshold"]) <= 1.0:  # type: ignore[arg-type]
-            raise ParameterError("--threshold must be between 0 and 1")
+        for key in ("threshold", "max_media_seconds"):
+            if key in clean:
+                clean[key] = _number(key, clean[key])
+        if "threshold" in clean and not 0.0 <= clean["threshold"] <= 1.0:  # type: ignore[operator]
+            raise ParameterError("threshold must be between 0 and 1")
+        if "max_media_seconds" in clean and clean["max_media_seconds"] <= 0:  # type: ignore[operator]
+            raise ParameterError("max_media_seconds must be positive")
         return dataclasses.replace(self, **clean)  # type: ignore[arg-type]
 
 
-def parse_kinds(value: str | tuple[str, ...]) -> tuple[str, ...]:
-    """``"audio,copy"`` → ``("audio", "copy")``, refusing unknown kinds."""
-    parts = tuple(p.strip() for p in value.split(",")) if isinstance(value, str) else value
+def _number(key: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ParameterError(f"{key} must be a number, not {value!r}")
+    try:
+        return float(value)
+    except ValueError as exc:
+        raise ParameterError(f"{key} must be a number, not {value!r}") from exc
+
+
+def parse_kinds(value: str | Sequence[str]) -> tuple[str, ...]:
+    """``"audio,copy"`` or ``["audio", "copy"]`` → ``("audio", "copy")``, refusing unknown
+    kinds."""
+    parts = tuple(p.strip() for p in value.split(",")) if isinstance(value, str) \
+        else tuple(value)
     unknown = [p for p in parts if p not in KINDS]
     if unknown or not parts:
         raise ParameterError(f"unknown kind {unknown or value!r}; choose from {', '.join(KINDS)}")

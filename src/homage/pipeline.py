@@ -115,9 +115,13 @@ def _index_one(
             library.touch_work(same.id, mtime=stat.st_mtime)
             report.unchanged.append(name)
         elif not Path(same.path).exists():
-            library.move_work(same.id, path=name, size=stat.st_size, mtime=stat.st_mtime)
+            # A file moved over another catalogued path replaces that path's old work.
+            library.move_work(same.id, path=name, size=stat.st_size, mtime=stat.st_mtime,
+                              replacing=known.id if known is not None else None)
             report.moved.append((same.path, name))
         else:
+            if known is not None:  # this path's old content is gone: forget it
+                library.remove_work(known.id)
             report.duplicates.append((name, same.path))
         progress(ProgressEvent("done", name, message="unchanged"))
         return

@@ -134,10 +134,6 @@ def test_index_missing_path_fails_but_indexes_the_rest(homage, corpus: Corpus,
     assert "indexed 1 new" in result.stdout
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "cli/progress.py FileProgressBar.__call__: the 'homage: skipped <message>' line for a "
-    "failed file is written without _printable(), so a file name holding a newline splits "
-    "it in two (the closing summary escapes it correctly)"))
 def test_index_file_name_with_a_newline_fails_in_one_line(homage, tmp_path: Path) -> None:
     music = tmp_path / "music"
     music.mkdir()
@@ -290,10 +286,6 @@ def test_compare_missing_file_is_one_line_exit_1(homage, corpus: Corpus, tmp_pat
     assert result.stderr == f"homage: error: {missing}: no such file\n"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "cli/main.py handles_errors (and the missing-path echo in `index`): the error line is "
-    "echoed without _printable(), so a file name holding a newline splits the one-line "
-    "error in two (README: every error is one line naming the file)"))
 def test_error_for_a_name_with_a_newline_is_one_line(homage, corpus: Corpus,
                                                      tmp_path: Path) -> None:
     missing = tmp_path / "two\nlines.mp3"

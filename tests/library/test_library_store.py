@@ -274,11 +274,6 @@ def test_failure_inside_the_write_transaction_rolls_back(
 # ----------------------------------------------------------------- bugs in re-indexing
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "pipeline._index_one: a catalogued file moved onto the path of another catalogued work "
-    "(mv one.wav two.wav) calls Library.move_work while the old record still holds that "
-    "path, so sqlite3.IntegrityError (UNIQUE works.path) escapes index_paths and aborts "
-    "the whole run"))
 def test_file_moved_over_another_catalogued_file(library: Library, music: Path,
                                                  settings: Settings) -> None:
     index_paths(library, [music], settings=settings)
@@ -292,11 +287,6 @@ def test_file_moved_over_another_catalogued_file(library: Library, music: Path,
     assert library.stats().works == 2
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "pipeline._index_one: when a catalogued path's content changes to content catalogued "
-    "under another path, it is reported as a duplicate but the path's old record (with the "
-    "old content's fingerprints) is kept, so scans still credit that path with music it no "
-    "longer holds"))
 def test_path_overwritten_with_duplicate_content_drops_its_stale_record(
     library: Library, music: Path, settings: Settings
 ) -> None:

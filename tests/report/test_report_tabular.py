@@ -171,9 +171,6 @@ def test_timecode(seconds: float, text: str) -> None:
     assert timecode(seconds) == text
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "report/words.py timecode: seconds are rounded only when formatted, after divmod, so "
-    "59.97 s prints as '0:60.0' (and 3599.97 s as '59:60.0') instead of '1:00.0'"))
 @pytest.mark.parametrize(("seconds", "text"), [(59.97, "1:00.0"), (3599.97, "1:00:00.0")])
 def test_timecode_rounds_up_into_the_next_minute(seconds: float, text: str) -> None:
     assert timecode(seconds) == text

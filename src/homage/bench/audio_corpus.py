@@ -327,11 +327,17 @@ def build_audio_corpus(
             pool.submit(_render_query, plan, root=root, sources=sources, seed=seed): i
             for i, plan in enumerate(plans)
         }
-        for done, future in enumerate(as_completed(futures), start=1):
-            results[futures[future]] = future.result()
-            if progress is not None:
-                progress(done, len(plans))
+        try:
+            for done, future in enumerate(as_completed(futures), start=1):
+                results[futures[future]] = future.result()
+                if progress is not None:
+                    progress(done, len(plans))
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
     queries = [r for r in results if r is not None]
+    samples = [truth for q in queries for truth in q.pop("truth")]
 
     manifest = {
         "version": MANIFEST_VERSION,
@@ -348,7 +354,7 @@ def build_audio_corpus(
         "references": [t.key for t in references],
         "hosts": [t.key for t in hosts],
         "queries": queries,
-        "samples": [s for q in queries for s in q["truth"]],
+        "samples": samples,
         "negative_queries": [q["path"] for q in queries if not q["samples"]],
     }
     _write_json_atomic(root / "manifest.json", manifest)
@@ -369,7 +375,7 @@ def load_audio_corpus(root: Path) -> AudioCorpus:
     HomageError
         No manifest, an unreadable one, or one written by another version of the recipe.
     """
-    root = Path(root)
+    root = Path(root).absolute()
     path = root / "manifest.json"
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
@@ -1109,7 +1115,8 @@ def _render_query(
     for k, spec in enumerate(plan["samples"]):
         krng = np.random.default_rng([seed, 3, plan["index"], k])
         track = sources[spec["reference"]]
-        rep, ref_start = _render_sample(spec, track, krng)
+        rep, ref_start, activity = _render_sample(spec, track, krng)
+        spec["activity"] = round(activity, 3)
         spec["reference_start"] = round(ref_start, 6)
         spec["reference_end"] = round(ref_start + spec["n_ref"] / SAMPLE_RATE, 6)
         sample = np.tile(_fade(rep, round(_EDGE_FADE_S * SAMPLE_RATE)), spec["loops"])
@@ -1196,8 +1203,9 @@ def _render_drums(spec: dict[str, Any], n: int, sources: dict[str, _Source]) -> 
 
 def _render_sample(
     spec: dict[str, Any], track: _Source, rng: np.random.Generator
-) -> tuple[np.ndarray, float]:
-    """One repetition of a transformed excerpt, and where in the reference it starts (s).
+) -> tuple[np.ndarray, float, float]:
+    """One repetition of a transformed excerpt, where in the reference it starts (s), and
+    its activity (see :func:`_activity`).
 
     The excerpt start is drawn here, not at planning, because only decoding tells silence
     from music: up to 12 positions are tried and the most active one is kept.
@@ -1206,27 +1214,29 @@ def _render_sample(
     length = n_ref / SAMPLE_RATE
     n_q, speed_rate = _rep_samples(spec["family"], spec["strength"], n_ref)
     latest = max(1.0, track.duration - length - _TAIL_GUARD_S)
-    best: tuple[float, np.ndarray, float] | None = None
+    best: tuple[float, np.ndarray, float, float] | None = None
     for _ in range(12):
         start = round(float(rng.uniform(1.0, latest)) * SAMPLE_RATE) / SAMPLE_RATE
-        if spec["family"] == "speed":
-            assert speed_rate is not None
+        if speed_rate is not None:
+            pre = 0.0
             x = _fit(_decode(track.path, start=start, duration=length + 0.05, rate=speed_rate), n_q)
             activity = _activity(x, speed_rate)
         else:
             pre = min(_CONTEXT_S, start)
             x = _decode(track.path, start=start - pre, duration=length + pre + _CONTEXT_S)
-            core = x[round(pre * SAMPLE_RATE) : round(pre * SAMPLE_RATE) + n_ref]
-            activity = _activity(core, SAMPLE_RATE)
-            x = _transform(x, spec, pre, n_ref, n_q)
+            skip = round(pre * SAMPLE_RATE)
+            activity = _activity(x[skip : skip + n_ref], SAMPLE_RATE)
         if best is None or activity > best[0]:
-            best = (activity, x, start)
+            best = (activity, x, start, pre)
         if activity >= 0.9:
             break
     assert best is not None
-    if best[0] < 0.9:
-        logger.debug("%s: quiet excerpt kept (activity %.2f)", track.key, best[0])
-    return best[1], best[2]
+    activity, x, start, pre = best
+    if activity < 0.9:
+        logger.debug("%s: quiet excerpt kept (activity %.2f)", track.key, activity)
+    if speed_rate is None:
+        x = _transform(x, spec, pre, n_ref, n_q)
+    return x, start, activity
 
 
 def _transform(x: np.ndarray, spec: dict[str, Any], pre: float, n_ref: int, n_q: int) -> np.ndarray:

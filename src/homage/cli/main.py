@@ -20,6 +20,7 @@ from homage import __version__
 from homage.config import Settings, load_settings
 from homage.errors import HomageError, ParameterError
 from homage.library import Library
+from homage.report.words import printable
 from homage.types import QueryResult
 
 EXIT_FAILURE = 1
@@ -54,12 +55,12 @@ def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         except ParameterError as exc:
             if ctx is not None and ctx.debug:
                 raise
-            click.echo(f"homage: usage error: {exc}", err=True)
+            click.echo(f"homage: usage error: {printable(str(exc))}", err=True)
             sys.exit(EXIT_USAGE)
         except HomageError as exc:
             if ctx is not None and ctx.debug:
                 raise
-            click.echo(f"homage: error: {exc}", err=True)
+            click.echo(f"homage: error: {printable(str(exc))}", err=True)
             sys.exit(EXIT_FAILURE)
         except sqlite3.Error as exc:
             if ctx is not None and ctx.debug:
@@ -118,8 +119,6 @@ def index(ctx: Context, paths: Sequence[Path]) -> None:
     from homage.pipeline import collect_media, index_paths
 
     files, missing = collect_media(paths)
-    for exc in missing:
-        click.echo(f"homage: error: {exc}", err=True)
     with ctx.open_library(create=True) as library, FileProgressBar(
         len(files), label="indexing", enabled=ctx.show_progress
     ) as bar:
@@ -199,7 +198,7 @@ def library_list(ctx: Context) -> None:
 
     with ctx.open_library(create=False) as lib:
         for work in lib.works():
-            click.echo(f"{_printable(work.path)}\t{timecode(work.duration)}\t"
+            click.echo(f"{printable(work.path)}\t{timecode(work.duration)}\t"
                        f"{work.fingerprints} fingerprints")
 
 
@@ -212,7 +211,7 @@ def library_stats(ctx: Context) -> None:
         stats = lib.stats()
     hours = stats.total_duration / 3600
     size = (stats.database_bytes + stats.index_bytes) / 1e6
-    click.echo(f"library: {_printable(str(ctx.settings.library))}")
+    click.echo(f"library: {printable(str(ctx.settings.library))}")
     click.echo(f"works: {stats.works}")
     click.echo(f"duration: {hours:.2f} h")
     click.echo(f"audio fingerprints: {stats.fingerprints:,}")
@@ -234,7 +233,7 @@ def library_remove(ctx: Context, paths: Sequence[Path]) -> None:
                 continue
             lib.remove_work(work.id)
             if ctx.verbosity >= 0:
-                click.echo(f"removed: {_printable(work.path)}")
+                click.echo(f"removed: {printable(work.path)}")
     if missing:
         _report_failures(missing)
         sys.exit(EXIT_FAILURE)
@@ -260,9 +259,9 @@ def library_check(ctx: Context, repair: bool) -> None:
             problems.append(f"hash index holds {len(index)} postings, catalogue {expected}")
         gone = [w.path for w in lib.works() if not Path(w.path).exists()]
     for path in gone:
-        click.echo(f"warning: {_printable(path)}: file no longer on disk (kept in library)")
+        click.echo(f"warning: {printable(path)}: file no longer on disk (kept in library)")
     for problem in problems:
-        click.echo(f"problem: {_printable(problem)}")
+        click.echo(f"problem: {printable(problem)}")
     if problems:
         sys.exit(EXIT_FAILURE)
     click.echo("library ok")
@@ -313,12 +312,12 @@ def _emit(ctx: Context, results: list[QueryResult], *, json_path: Path | None,
         return
     for result in results:
         n = len(result.matches)
-        click.echo(f"{_printable(result.query)} ({timecode(result.duration)}): "
+        click.echo(f"{printable(result.query)} ({timecode(result.duration)}): "
                    f"{n} match{'es' if n != 1 else ''}")
         for m in result.matches:
             click.echo(
                 f"  {m.kind} {timecode(m.query_start)}–{timecode(m.query_end)} <- "
-                f"{_printable(m.reference)} {timecode(m.reference_start)}–"
+                f"{printable(m.reference)} {timecode(m.reference_start)}–"
                 f"{timecode(m.reference_end)}  score {m.score:.2f}  "
                 f"{describe_transform(m.transform)}"
             )
@@ -327,12 +326,7 @@ def _emit(ctx: Context, results: list[QueryResult], *, json_path: Path | None,
 def _report_failures(messages: Sequence[str]) -> None:
     click.echo(f"homage: {len(messages)} file(s) failed:", err=True)
     for message in messages:
-        click.echo(f"  {_printable(message)}", err=True)
-
-
-def _printable(text: str) -> str:
-    """Show control characters (a newline in a file name) escaped, so one item is one line."""
-    return text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
+        click.echo(f"  {printable(message)}", err=True)
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ import sys
 from tqdm import tqdm
 
 from homage.pipeline import ProgressEvent
+from homage.report.words import printable
 
 
 class FileProgressBar:
@@ -49,7 +50,7 @@ class FileProgressBar:
             self._duration = 0.0
             if event.stage == "failed":
                 self.failures.append(event.message)
-                bar.write(f"homage: skipped {event.message}", file=sys.stderr)
+                bar.write(f"homage: skipped {printable(event.message)}", file=sys.stderr)
 
     def close(self) -> None:
         self._bar.close()

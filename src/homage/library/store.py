@@ -286,9 +286,16 @@ class Library:
             self._bump_generation()
         return work_id
 
-    def move_work(self, work_id: int, *, path: str, size: int, mtime: float) -> None:
-        """Record that a catalogued file now lives at ``path`` (recognised by content hash)."""
+    def move_work(self, work_id: int, *, path: str, size: int, mtime: float,
+                  replacing: int | None = None) -> None:
+        """Record that a catalogued file now lives at ``path`` (recognised by content hash).
+
+        ``replacing`` is the work previously catalogued at ``path``; it is removed in the same
+        transaction, so the library never holds two works at one path nor loses both.
+        """
         with self._write():
+            if replacing is not None:
+                self._delete(replacing)
             self._db.execute("UPDATE works SET path = ?, size = ?, mtime = ? WHERE id = ?",
                              (path, size, mtime, work_id))
 
@@ -299,9 +306,12 @@ class Library:
 
     def remove_work(self, work_id: int) -> None:
         with self._write():
-            self._db.execute("DELETE FROM audio_fingerprints WHERE work_id = ?", (work_id,))
-            self._db.execute("DELETE FROM works WHERE id = ?", (work_id,))
-            self._bump_generation()
+            self._delete(work_id)
+
+    def _delete(self, work_id: int) -> None:
+        self._db.execute("DELETE FROM audio_fingerprints WHERE work_id = ?", (work_id,))
+        self._db.execute("DELETE FROM works WHERE id = ?", (work_id,))
+        self._bump_generation()
 
     # ------------------------------------------------------------------ checking
     def integrity_problems(self) -> list[str]:

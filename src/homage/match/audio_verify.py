@@ -36,7 +36,7 @@ class VerifySettings:
     freq_tolerance_bins: float = 0.8
     #: how far beyond its hash evidence a candidate may be extended, in seconds
     margin_s: float = 6.0
-    #: share of reference peaks expected to land in a real (possibly quiet) sample
+    #: least share of reference peaks expected to land in a real (possibly quiet) sample
     sample_landing_rate: float = 0.25
     #: time shifts of the decoy alignments that measure the chance landing rate
     decoy_offsets_s: tuple[float, ...] = (-2.3, -1.55, -0.85, 0.85, 1.55, 2.3)
@@ -74,7 +74,13 @@ def verify_candidate(
         return None
     landed, landed_on = _landings(mapped_t, mapped_f, query_peaks, verify)
     p0 = _chance_landing_rate(mapped_t, mapped_f, query_peaks, verify, fs)
-    p1 = max(verify.sample_landing_rate, 2 * p0)
+    # The landing rate where the hash stage found the sample sets what "sample here" looks
+    # like: a loud sample lands most peaks, so a stretch landing few is not its continuation
+    # (this stops a loop's segment from spilling into the repeat next to it).
+    in_core = (ref_t[ref_idx] >= candidate.reference_start) & \
+        (ref_t[ref_idx] <= candidate.reference_end)
+    core_rate = float(landed[in_core].mean()) if in_core.any() else 0.0
+    p1 = float(np.clip(max(verify.sample_landing_rate, 0.6 * core_rate, 2 * p0), 0.0, 0.9))
     gain = np.where(landed, math.log(p1 / p0), math.log((1 - p1) / (1 - p0)))
     start, stop = _best_stretch(gain)
     if stop - start < 2:

@@ -44,7 +44,9 @@ def audio_chunks(
     Yields
     ------
     numpy.ndarray
-        Shape ``(n,)``, float32 in [-1, 1].
+        Shape ``(n,)``, float32.  Levels are FFmpeg's down-mix of the channels, which may
+        exceed [-1, 1] (a stereo file at full scale mixes to about +3 dB); the fingerprint is
+        level-invariant, so nothing is clipped.
 
     Raises
     ------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -65,7 +66,15 @@ def probe(path: str | Path) -> MediaInfo:
 
 
 def container_duration(container: av.container.InputContainer) -> float:
-    """Declared duration in seconds (0.0 when the container does not say)."""
+    """Declared duration in seconds (0.0 when the container does not say).
+
+    For WAV, FFmpeg derives the duration from the file size, which hides truncation; the size
+    the RIFF ``data`` chunk declares is what the file claims to hold.
+    """
+    if container.format.name == "wav":
+        declared = _riff_declared_seconds(container.name)
+        if declared is not None:
+            return declared
     if container.duration is not None and container.duration > 0:
         return float(container.duration / av.time_base)
     for stream in container.streams:
@@ -78,3 +87,29 @@ def _reason(exc: BaseException) -> str:
     """FFmpeg's message without the errno noise, for one-line errors."""
     text = getattr(exc, "strerror", None) or str(exc)
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _riff_declared_seconds(path: str) -> float | None:
+    """Seconds a WAV header declares (``data`` size / byte rate), None when it cannot say."""
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(12)
+            if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+                return None
+            byte_rate = 0
+            for _ in range(64):  # a WAV file has a handful of chunks before its data
+                chunk = handle.read(8)
+                if len(chunk) < 8:
+                    return None
+                size = struct.unpack("<I", chunk[4:])[0]
+                if chunk[:4] == b"fmt ":
+                    fmt = handle.read(size + (size & 1))
+                    byte_rate = struct.unpack("<I", fmt[8:12])[0] if len(fmt) >= 12 else 0
+                elif chunk[:4] == b"data":
+                    streaming = size in (0, 0xFFFFFFFF)
+                    return None if streaming or byte_rate <= 0 else size / byte_rate
+                else:
+                    handle.seek(size + (size & 1), 1)
+    except OSError:
+        return None
+    return None

@@ -27,9 +27,18 @@ def describe_transform(t: Transform) -> str:
 
 def timecode(seconds: float) -> str:
     """``83.25`` → ``"1:23.2"``; hours appear only when needed."""
-    seconds = max(0.0, seconds)
+    seconds = round(max(0.0, seconds), 1)  # round first: 59.97 is "1:00.0", not "0:60.0"
     minutes, secs = divmod(seconds, 60.0)
     hours, minutes = divmod(int(minutes), 60)
     if hours:
         return f"{hours}:{minutes:02d}:{secs:04.1f}"
     return f"{minutes}:{secs:04.1f}"
+
+
+def printable(text: str) -> str:
+    """Control characters escaped (a newline in a file name shows as ``\\n``), so that one
+    item is always one line of output; other text, unicode included, is left alone."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in text)
