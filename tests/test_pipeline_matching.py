@@ -203,12 +203,6 @@ def test_a_loop_gives_one_segment_per_repeat(corpus: Corpus, scanned: dict[str, 
         assert m.query_end - m.query_start < 6.0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "match/audio_verify.py verify_candidate/_best_stretch: the maximum-sum stretch takes in "
-    "any prefix whose few chance landings outweigh its misses (a landing gains log(p1/p0), "
-    "a miss costs only log((1-p1)/(1-p0))), so the hash candidates of the 2nd and 3rd "
-    "repeats of a back-to-back loop (query 7.05 and 11.05 s) are extended 1.3 s back over "
-    "the previous repeat's tail (reported at query 5.73 / reference 18.73 instead of 7 / 20)"))
 def test_loop_repeats_are_located_precisely(corpus: Corpus, scanned: dict[str, QueryResult]
                                             ) -> None:
     for want in corpus.expected["loop"]:

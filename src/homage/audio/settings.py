@@ -39,6 +39,12 @@ class FingerprintSettings:
     #: peaks by about half a bin, so one-bin steps lose half the triplets)
     freq_step_bins: float = 2.0
     ratio_levels: int = 8
+    #: the transform range searched: queries probe every band a reference could be in
+    max_pitch_semitones: float = 7.0
+    max_time_stretch: float = 1.45
+    #: width of the coarse anchor-frequency bands (log bins) and span bands (natural log)
+    freq_band_bins: int = 24
+    span_band_log: float = 0.3
 
     @property
     def frame_seconds(self) -> float:

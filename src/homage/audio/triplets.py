@@ -20,8 +20,6 @@ from homage.audio.settings import FingerprintSettings
 
 #: Values within this of a quantisation boundary are probed on both sides (query side only).
 _PROBE_MARGIN = 0.2
-#: Largest time stretch between query and reference the query's triplets allow for.
-_QUERY_TIME_STRETCH = 1.35
 
 
 @dataclass(frozen=True)
@@ -52,7 +50,7 @@ class Fingerprints:
 def hash_space(settings: FingerprintSettings) -> int:
     """Number of distinct hash values: the size of the key space the index is built over."""
     width = _freq_width(settings)
-    return width * width * settings.ratio_levels * 3
+    return width * width * settings.ratio_levels * 3 * n_transform_bands(settings)
 
 
 def _freq_width(settings: FingerprintSettings) -> int:
@@ -77,7 +75,7 @@ def triplet_fingerprints(
     n2, n3 = settings.query_fanout if query else settings.reference_fanout
     # A query may play the material up to this much faster or slower than the reference, so
     # its triplets must admit gaps and spans scaled by it either way.
-    stretch = _QUERY_TIME_STRETCH if query else 1.0
+    stretch = settings.max_time_stretch if query else 1.0
     max_span = settings.max_span_frames * stretch
     min_gap = settings.min_gap_frames / stretch
     first, second = _select_pairs(peaks, settings, n2, max_span, min_gap, anchor=None)
@@ -104,14 +102,68 @@ def triplet_fingerprints(
     q1 = np.clip(q1, 0, width - 1)
     q2 = np.clip(q2, 0, width - 1)
     qr = np.clip(qr, 0, settings.ratio_levels - 1)
-    hashes = ((q1 * width + q2) * settings.ratio_levels + qr) * 3 + loudest[rows]
+    invariant = ((q1 * width + q2) * settings.ratio_levels + qr) * 3 + loudest[rows]
+    probe, band = _transform_bands(f[i][rows], span[rows], settings, query=query)
+    hashes = invariant[probe] * n_transform_bands(settings) + band
+    src = rows[probe]
     return Fingerprints(
         hashes=hashes.astype(np.uint32),
-        time=t[i][rows].astype(np.float32),
-        freq=f[i][rows].astype(np.float32),
-        span=span[rows].astype(np.float32),
-        members=np.stack([i, j, k], axis=1)[rows].astype(np.int32) if query else None,
+        time=t[i][src].astype(np.float32),
+        freq=f[i][src].astype(np.float32),
+        span=span[src].astype(np.float32),
+        members=np.stack([i, j, k], axis=1)[src].astype(np.int32) if query else None,
     )
+
+
+def _band_counts(settings: FingerprintSettings) -> tuple[int, int]:
+    """How many anchor-frequency bands and span bands the hash distinguishes."""
+    n_freq = int(np.ceil(settings.n_log_bins / settings.freq_band_bins))
+    n_span = int(np.ceil(np.log(settings.max_span_frames / settings.min_gap_frames)
+                         / settings.span_band_log)) + 1
+    return n_freq, n_span
+
+
+def n_transform_bands(settings: FingerprintSettings) -> int:
+    n_freq, n_span = _band_counts(settings)
+    return n_freq * n_span
+
+
+def _transform_bands(
+    anchor_freq: np.ndarray, span: np.ndarray, settings: FingerprintSettings, *, query: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Coarse anchor frequency and span: not invariant, but bounded by the transform range.
+
+    A reference triplet is hashed with the band its anchor frequency and its span fall in.  A
+    query triplet cannot know the pitch shift or tempo, so it is hashed once for every band
+    the reference could be in given the largest shift and stretch searched for.  Each band
+    splits the postings several ways and costs the query only two or three probes, so chance
+    hits drop severalfold for the same true hits.
+
+    Returns the emitted row of each probe and its band code.
+    """
+    n_freq, n_span = _band_counts(settings)
+
+    def freq_band(x: np.ndarray) -> np.ndarray:
+        return np.clip(np.floor(x / settings.freq_band_bins), 0, n_freq - 1).astype(np.int64)
+
+    def span_band(x: np.ndarray) -> np.ndarray:
+        ratio = np.maximum(x, settings.min_gap_frames) / settings.min_gap_frames
+        return np.clip(np.floor(np.log(ratio) / settings.span_band_log), 0, n_span - 1
+                       ).astype(np.int64)
+
+    if not query:
+        return np.arange(span.size), freq_band(anchor_freq) * n_span + span_band(span)
+    shift = settings.max_pitch_semitones * settings.bins_per_octave / 12.0
+    f_lo, f_hi = freq_band(anchor_freq - shift), freq_band(anchor_freq + shift)
+    s_lo = span_band(span / settings.max_time_stretch)
+    s_hi = span_band(span * settings.max_time_stretch)
+    n_f, n_s = f_hi - f_lo + 1, s_hi - s_lo + 1
+    count = n_f * n_s
+    probe = np.repeat(np.arange(span.size), count)
+    within = np.arange(probe.size) - np.repeat(np.cumsum(count) - count, count)
+    fb = f_lo[probe] + within // n_s[probe]
+    sb = s_lo[probe] + within % n_s[probe]
+    return probe, fb * n_span + sb
 
 
 def _select_pairs(

@@ -24,10 +24,6 @@ from homage.match.hash_index import Hits
 class AlignSettings:
     """Search ranges and tolerances of the alignment (not stored with the library)."""
 
-    #: query-time per reference-time; 1/1.45..1/0.7 covers tempo and speed ×0.69–1.43
-    min_time_ratio: float = 0.70
-    max_time_ratio: float = 1.45
-    max_pitch_semitones: float = 7.0
     ratio_bin: float = 0.05  # in natural log units
     pitch_bin_semitones: float = 0.67
     offset_bin_s: float = 0.5
@@ -37,9 +33,9 @@ class AlignSettings:
     min_inliers: int = 3
     max_postings_per_hash: int = 5000
     #: candidates per query passed on to peak verification, strongest first
-    max_candidates: int = 300
+    max_candidates: int = 150
     #: strongest vote cells examined per reference work
-    max_cells_per_work: int = 40
+    max_cells_per_work: int = 16
 
 
 @dataclass(frozen=True)
@@ -85,11 +81,10 @@ def align_hits(
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = spq / spr
     pitch = (fq - hits.freq) / bins_per_semitone
-    keep = (
-        (ratio >= align.min_time_ratio)
-        & (ratio <= align.max_time_ratio)
-        & (np.abs(pitch) <= align.max_pitch_semitones)
-    )
+    # The transform range searched is the fingerprint's (queries probe exactly that range).
+    min_ratio, max_ratio = 1.0 / settings.max_time_stretch, settings.max_time_stretch
+    keep = (ratio >= min_ratio) & (ratio <= max_ratio) & (
+        np.abs(pitch) <= settings.max_pitch_semitones)
     if not keep.any():
         return []
     work = hits.work[keep]
@@ -108,8 +103,8 @@ def align_hits(
     offset_bin = np.floor(offset / align.offset_bin_s).astype(np.int64)
     vote_work = work[doubled]
 
-    n_ratio = math.log(align.max_time_ratio / align.min_time_ratio) / align.ratio_bin
-    n_pitch = 2 * align.max_pitch_semitones / align.pitch_bin_semitones
+    n_ratio = math.log(max_ratio / min_ratio) / align.ratio_bin
+    n_pitch = 2 * settings.max_pitch_semitones / align.pitch_bin_semitones
     results: list[AudioSegmentMatch] = []
     order = np.argsort(vote_work, kind="stable")
     bounds = np.flatnonzero(np.diff(vote_work[order])) + 1
@@ -120,7 +115,7 @@ def align_hits(
         hit_rows = doubled[rows]
         ref_dur = reference_durations.get(
             wid, float(tr[hit_rows].max() + spr[hit_rows].max()))
-        n_offset = (query_duration + align.max_time_ratio * ref_dur) / align.offset_bin_s + 1
+        n_offset = (query_duration + max_ratio * ref_dur) / align.offset_bin_s + 1
         volumes[wid] = n_ratio * n_pitch * n_offset
     total_cells = sum(volumes.values())
     for rows in groups:
@@ -129,7 +124,7 @@ def align_hits(
             _segments_of_work(
                 wid, rows, doubled, ratio_bin, pitch_bin, offset_bin, tq, spq, tr, spr, ratio,
                 pitch, anchor, query.members, align, cells=volumes[wid],
-                total_cells=total_cells,
+                total_cells=total_cells, ratio_range=(min_ratio, max_ratio),
             )
         )
     results.sort(key=lambda m: m.false_alarms)
@@ -155,6 +150,7 @@ def _segments_of_work(
     *,
     cells: float,
     total_cells: float,
+    ratio_range: tuple[float, float],
 ) -> list[AudioSegmentMatch]:
     """Find every strong cell of one work's votes and turn it into segments.
 
@@ -162,18 +158,20 @@ def _segments_of_work(
     """
     rb, pb, ob = ratio_bin[rows], pitch_bin[rows], offset_bin[rows]
     hit_of_vote = doubled[rows]
-    keys = np.stack([rb, pb, ob], axis=1)
-    cell, cell_of_vote, counts = np.unique(
-        keys, axis=0, return_inverse=True, return_counts=True
-    )
+    # One integer per (ratio, pitch, offset) cell: 1-D unique and searchsorted are fast.
+    origin = (rb.min(), pb.min() - 1, ob.min() - 1)
+    n_pitch = int(pb.max() - origin[1]) + 2
+    n_offset = int(ob.max() - origin[2]) + 2
+    keys = ((rb - origin[0]) * n_pitch + (pb - origin[1])) * n_offset + (ob - origin[2])
+    cell, cell_of_vote, counts = np.unique(keys, return_inverse=True, return_counts=True)
     strong = np.flatnonzero(counts >= align.min_votes)
     if strong.size == 0:
         return []
     strong = strong[np.argsort(-counts[strong], kind="stable")][: align.max_cells_per_work]
-    # Votes grouped by cell (CSR), and cells by key, so a neighbourhood is 9 dictionary look-ups.
-    by_cell = np.argsort(cell_of_vote.reshape(-1), kind="stable")
+    # Votes grouped by cell (CSR), so a neighbourhood is nine binary searches.
+    by_cell = np.argsort(cell_of_vote, kind="stable")
     starts = np.concatenate([[0], np.cumsum(counts)])
-    cell_id = {tuple(k): i for i, k in enumerate(cell.tolist())}
+    neighbours = np.array([dp * n_offset + do for dp in (-1, 0, 1) for do in (-1, 0, 1)])
     # Expected chance hits in the inlier band of one neighbourhood: this work's votes spread
     # evenly over its cells, times three pitch cells, times the band's share of an offset cell.
     band_share = 2 * align.line_tolerance_s / align.offset_bin_s
@@ -181,19 +179,15 @@ def _segments_of_work(
     used_hits = np.zeros(doubled.size, dtype=bool)
     found: list[AudioSegmentMatch] = []
     for c in strong:
-        r0, p0, o0 = cell[c].tolist()
-        around = [
-            by_cell[starts[i]: starts[i + 1]]
-            for dp in (-1, 0, 1) for do in (-1, 0, 1)
-            if (i := cell_id.get((r0, p0 + dp, o0 + do))) is not None
-        ]
-        votes = np.concatenate(around)
+        wanted = cell[c] + neighbours
+        at = np.minimum(np.searchsorted(cell, wanted), cell.size - 1)
+        votes = np.concatenate([by_cell[starts[i]: starts[i + 1]] for i in at[cell[at] == wanted]])
         near_hits = hit_of_vote[votes]
         near_hits = near_hits[~used_hits[near_hits]]
         if near_hits.size < align.min_votes:
             continue
         hits_near = np.unique(near_hits)
-        inl = _fit_line(hits_near, tq, tr, ratio, align)
+        inl = _fit_line(hits_near, tq, tr, ratio, align, ratio_range=ratio_range)
         if inl is None:
             continue
         a, b, global_rows = inl
@@ -233,6 +227,8 @@ def _fit_line(
     tr: np.ndarray,
     ratio: np.ndarray,
     align: AlignSettings,
+    *,
+    ratio_range: tuple[float, float],
 ) -> tuple[float, float, np.ndarray] | None:
     """Robust fit of ``tq = a * tr + b`` to the hits ``g``.
 
@@ -254,7 +250,7 @@ def _fit_line(
         gi = inliers
         if np.ptp(tr[gi]) >= 3.0:
             slope, intercept = np.polyfit(tr[gi] - centre, tq[gi], 1)
-            if align.min_time_ratio <= slope <= align.max_time_ratio:
+            if ratio_range[0] <= slope <= ratio_range[1]:
                 a, c = float(slope), float(intercept)
         else:
             c = float(np.median(tq[gi] - a * (tr[gi] - centre)))
