@@ -115,7 +115,7 @@ def test_index_folder_with_a_bad_file(homage, corpus: Corpus, tmp_path: Path) ->
     # and the closing summary)
     lines = [line for line in result.stderr.splitlines() if str(bad) in line]
     assert lines
-    assert all(line.endswith(f"{bad}: not a media file FFmpeg can read") for line in lines)
+    assert all(f"{bad}: not readable as media (not a media file" in line for line in lines)
     assert "homage: 1 file(s) failed:" in result.stderr
     listed = homage("library", "list")
     assert listed.exit_code == 0
@@ -142,7 +142,7 @@ def test_index_file_name_with_a_newline_fails_in_one_line(homage, tmp_path: Path
     assert result.exit_code == 1
     failure = [line for line in result.stderr.splitlines() if "evil" in line]
     assert failure
-    assert all("name.wav: not a media file" in line for line in failure)
+    assert all("name.wav: not readable as media" in line for line in failure)
 
 
 def test_quiet_index_prints_nothing(homage, corpus: Corpus) -> None:

@@ -180,7 +180,7 @@ def test_non_media_file_is_refused(media_files, kind: str, reader: str) -> None:
 
 
 def test_text_file_is_unsupported_media(media_files) -> None:
-    with pytest.raises(UnsupportedMedia, match="not a media file"):
+    with pytest.raises(UnsupportedMedia, match="not readable as media"):
         probe(media_files.bad["text"])
 
 

@@ -234,29 +234,15 @@ def probe_index_memory(cache_dir: Path, references: Sequence[Path], *, hours: fl
     long_file = cache_dir / f"long-{hours:g}h.opus"
     if not long_file.exists():
         log(f"making a {hours:g}-hour file for the memory probe")
-        parts: list[Path] = []
-        total = 0.0
-        from homage.media import probe
-
-        for ref in references * 20:
-            if total >= hours * 3600:
-                break
-            parts.append(ref)
-            total += probe(ref).duration
-        listing = cache_dir / f"long-{hours:g}h.txt"
-        listing.write_text("".join(f"file '{p.resolve()}'\n" for p in parts))
-        scratch = long_file.with_suffix(".tmp.opus")
-        subprocess.run(
-            ["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i",
-             str(listing), "-t", str(hours * 3600), "-ac", "1", "-c:a", "libopus", "-b:a", "48k",
-             str(scratch)], check=True)
-        scratch.rename(long_file)
+        _join_audio(references, long_file, seconds=hours * 3600)
     library = cache_dir / "memory-probe-library"
     shutil.rmtree(library, ignore_errors=True)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "homage", "-q", "--library", str(library), "index",
-                    str(long_file)], check=True)
+    run = subprocess.run([sys.executable, "-m", "homage", "-q", "--library", str(library),
+                          "index", str(long_file)], capture_output=True, text=True)
+    if run.returncode != 0:
+        return {"hours": hours, "error": run.stderr.strip().splitlines()[-1]}
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     shutil.rmtree(library, ignore_errors=True)
@@ -264,6 +250,37 @@ def probe_index_memory(cache_dir: Path, references: Sequence[Path], *, hours: fl
     return {"hours": hours, "peak_rss_mb": round(after.ru_maxrss / 1024, 1),
             "cpu_seconds": round(cpu, 1), "wall_seconds": round(wall, 1),
             "x_realtime_per_cpu": round(hours * 3600 / max(cpu, 1e-9), 1)}
+
+
+def _join_audio(sources: Sequence[Path], target: Path, *, seconds: float) -> None:
+    """Write ``seconds`` of the sources played end to end (cycling) as one Ogg Opus file.
+
+    Decoded and encoded with PyAV, so the file is one clean stream whatever the sources'
+    codecs (FFmpeg's concat demuxer would splice mismatched streams).
+    """
+    import av
+
+    from homage.media import audio_chunks
+
+    rate = 48000
+    scratch = target.with_suffix(".tmp.opus")
+    with av.open(str(scratch), "w", format="ogg") as out:
+        stream = out.add_stream("libopus", rate=rate, layout="mono")
+        stream.bit_rate = 48000
+        written = 0
+        while written < seconds * rate:
+            for source in sources:
+                for chunk in audio_chunks(source, sample_rate=rate):
+                    chunk = chunk[: int(seconds * rate) - written]
+                    if chunk.size == 0:
+                        break
+                    frame = av.AudioFrame.from_ndarray(chunk[None, :], format="flt",
+                                                       layout="mono")
+                    frame.sample_rate = rate
+                    out.mux(stream.encode(frame))
+                    written += chunk.size
+        out.mux(stream.encode(None))
+    scratch.rename(target)
 
 
 def _canonical(predictions: list[SegmentPair], corpus: AudioCorpus) -> list[SegmentPair]:

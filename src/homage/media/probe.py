@@ -29,7 +29,9 @@ def open_container(path: str | Path) -> Iterator[av.container.InputContainer]:
     except PermissionError as exc:
         raise HomageError("permission denied", path=path) from exc
     except av.error.InvalidDataError as exc:
-        raise UnsupportedMedia("not a media file FFmpeg can read", path=path) from exc
+        raise UnsupportedMedia(
+            "not readable as media (not a media file, or one damaged beyond reading, "
+            "e.g. a cut MP4 that lost its index)", path=path) from exc
     except (av.FFmpegError, OSError, ValueError) as exc:
         raise DecodeError(f"cannot open ({_reason(exc)})", path=path) from exc
     try:
