@@ -219,12 +219,6 @@ def test_scanning_noise_finds_nothing(scanned: dict[str, QueryResult]) -> None:
     assert scanned["noise"].matches == ()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "match/audio_verify.py verify_candidate: a weak hash candidate from unrelated music "
-    "(seed 502 vs reference a: 3 anchor peaks, score 0.28) is raised over the 0.5 threshold "
-    "(score 0.51, 2.9 s at pitch +0.2, tempo 0.95) by chance peak landings the verifier "
-    "also uses to extend it 2 s beyond its hash evidence; README: 0.5 means 1e-6 expected "
-    "chance matches"))
 def test_unrelated_music_finds_nothing(scanned: dict[str, QueryResult]) -> None:
     found = {seed: [m.to_json() for m in scanned[f"unrelated_{seed}"].matches]
              for seed in UNRELATED_SEEDS}

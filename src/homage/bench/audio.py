@@ -237,17 +237,21 @@ def probe_index_memory(cache_dir: Path, references: Sequence[Path], *, hours: fl
         _join_audio(references, long_file, seconds=hours * 3600)
     library = cache_dir / "memory-probe-library"
     shutil.rmtree(library, ignore_errors=True)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    run = subprocess.run([sys.executable, "-m", "homage", "-q", "--library", str(library),
-                          "index", str(long_file)], capture_output=True, text=True)
-    if run.returncode != 0:
-        return {"hours": hours, "error": run.stderr.strip().splitlines()[-1]}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "homage", "-q", "--library", str(library), "index",
+         str(long_file)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert child.stderr is not None
+    errors = child.stderr.read()
+    # wait4 reports this child's own resource use, not the high-water mark of every child.
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     shutil.rmtree(library, ignore_errors=True)
-    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    return {"hours": hours, "peak_rss_mb": round(after.ru_maxrss / 1024, 1),
+    if child.returncode != 0:
+        return {"hours": hours, "error": errors.strip().splitlines()[-1]}
+    cpu = usage.ru_utime + usage.ru_stime
+    return {"hours": hours, "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
             "cpu_seconds": round(cpu, 1), "wall_seconds": round(wall, 1),
             "x_realtime_per_cpu": round(hours * 3600 / max(cpu, 1e-9), 1)}
 
