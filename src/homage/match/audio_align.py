@@ -265,6 +265,9 @@ def _split_on_gaps(global_rows: np.ndarray, tq: np.ndarray, max_gap: float) -> l
     return np.split(order, gaps)
 
 
+#: Alignments within this score of each other count as equally supported.
+_EQUAL_SCORE = 0.02
+
 #: Music agrees with music more often than the Poisson and binomial models assume (shared
 #: keys, rhythms and production).  Measured on a calibration corpus (``bench audio`` seed 1,
 #: never the benchmark's seed 0): model false-alarm counts are multiplied by this so that
@@ -285,20 +288,28 @@ def significance_score(false_alarms: float) -> float:
 
 
 def suppress_overlaps(matches: list[AudioSegmentMatch]) -> list[AudioSegmentMatch]:
-    """Keep the best alignment of each stretch of query against each work.
+    """Keep the best alignment of each stretch of query against each work, best first.
 
-    A reference that repeats itself aligns a sample at several reference times; only the
-    strongest is kept where they cover the same query time.  Loops in the query (the same
-    reference range at several query times) do not overlap on the query axis and all survive.
+    A reference that repeats itself aligns a sample at several reference times.  Weaker
+    alignments of the same query stretch are dropped, but one as strong as the best at another
+    reference time is kept: music built from copied loops holds the very same audio at both
+    places, and saying so is the truth, not a guess.  Loops in the query (the same reference
+    range at several query times) do not overlap on the query axis and all survive.
     """
     kept: list[AudioSegmentMatch] = []
     for m in matches:
         length = max(m.query_end - m.query_start, 1e-6)
-        clash = any(
-            k.work == m.work
+        rivals = [
+            k for k in kept
+            if k.work == m.work
             and min(k.query_end, m.query_end) - max(k.query_start, m.query_start) > 0.5 * length
-            for k in kept
-        )
-        if not clash:
+        ]
+        if not rivals or all(_equal_elsewhere(m, k) for k in rivals):
             kept.append(m)
     return kept
+
+
+def _equal_elsewhere(m: AudioSegmentMatch, k: AudioSegmentMatch) -> bool:
+    """``m`` is as strong as ``k`` and places the query stretch elsewhere in the reference."""
+    apart = min(k.reference_end, m.reference_end) <= max(k.reference_start, m.reference_start)
+    return apart and m.score >= k.score - _EQUAL_SCORE

@@ -202,6 +202,10 @@ class VenvAudioPeer(AudioPeer):
         """Peer-specific request options."""
         return {}
 
+    def _driver_env(self) -> dict[str, str]:
+        """Extra environment for the driver process (e.g. where unpacked libraries live)."""
+        return {}
+
     def run(self, references: Sequence[Path], queries: Sequence[Path]) -> PeerResult:
         if self._python is None or self._work_dir is None:
             raise PeerError(f"{self.name}: setup() has not succeeded")
@@ -246,7 +250,7 @@ class VenvAudioPeer(AudioPeer):
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=_env.clean_env(),
+                env={**_env.clean_env(), **self._driver_env()},
                 cwd=run_dir,
                 check=False,
             )

@@ -7,6 +7,7 @@ unpacked into the cache unless the machine already has it.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import ClassVar
 
@@ -31,6 +32,12 @@ class SampleIdPeer(VenvAudioPeer):
     env_name: ClassVar[str] = "sample-id"
     driver: ClassVar[str] = "drive_sample_id.py"
     sample_rate: ClassVar[int] = 22050
+
+    def _driver_env(self) -> dict[str, str]:
+        """The unpacked vlfeat library, for when the build's rpath no longer points at it (the
+        environment was built under another path, or moved)."""
+        libs = sorted({str(p.parent) for p in (self.peer_dir / "vlfeat").rglob("libvl.so*")})
+        return {"LD_LIBRARY_PATH": os.pathsep.join(libs)} if libs else {}
 
     def _spec(self) -> dict[str, object]:
         return {"package": PACKAGE, "constraints": list(CONSTRAINTS), "cyvlfeat": ">=0.7,<0.8"}
