@@ -63,9 +63,12 @@ class SampleIdPeer(VenvAudioPeer):
             log=log,
             env=flags,
         )
+        # pip may reuse a cached cyvlfeat wheel whose rpath names another build's folder, so
+        # the check (like every run) says where vlfeat is.
         _env.run_logged(
             [python, "-c", "import cyvlfeat.sift, sample_id.ann.annoy, sample_id.fingerprint"],
             log=log,
+            env={**_env.clean_env(), "LD_LIBRARY_PATH": str(libdir)},
         )
         return python
 
