@@ -109,6 +109,14 @@ def cli(click_ctx: click.Context, library: Path | None, kinds: str | None,
 pass_context = click.make_pass_decorator(Context)
 
 
+def result_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--json`` and ``--csv``: where the commands that find matches write them."""
+    func = click.option("--csv", "csv_path", type=click.Path(path_type=Path, dir_okay=False),
+                        help="Write one CSV row per match here.")(func)
+    return click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False),
+                        help="Write the match JSON here.")(func)
+
+
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @pass_context
@@ -141,10 +149,7 @@ def index(ctx: Context, paths: Sequence[Path]) -> None:
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="Write the match JSON here.")
-@click.option("--csv", "csv_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="Write one CSV row per match here.")
+@result_options
 @pass_context
 @handles_errors
 def scan(ctx: Context, paths: Sequence[Path], json_path: Path | None,
@@ -169,10 +174,7 @@ def scan(ctx: Context, paths: Sequence[Path], json_path: Path | None,
 @cli.command()
 @click.argument("query", type=click.Path(path_type=Path))
 @click.argument("reference", type=click.Path(path_type=Path))
-@click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="Write the match JSON here.")
-@click.option("--csv", "csv_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="Write one CSV row per match here.")
+@result_options
 @pass_context
 @handles_errors
 def compare(ctx: Context, query: Path, reference: Path, json_path: Path | None,
