@@ -95,6 +95,7 @@ def run_audio_bench(
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2) + "\n")
+        out.with_suffix(".md").write_text(markdown_table(result))
     return result
 
 
@@ -109,6 +110,46 @@ def summary_line(result: dict[str, object]) -> str:
     }
     return "BENCH " + json.dumps({"benchmark": result["benchmark"], "variant": result["variant"],
                                   "systems": compact}, separators=(",", ":"))
+
+
+def markdown_table(result: dict[str, object]) -> str:
+    """The result as the Markdown tables docs/benchmarks.md quotes (homage beside each peer)."""
+    systems = result["systems"]
+    assert isinstance(systems, dict)
+    columns = [
+        ("segment AP", "segment_ap"), ("pair µAP", "pair_micro_ap"), ("mAP", "map"),
+        ("HR@1", "hr1"), ("FP rate", "fp_rate"), ("index ×RT/CPU", "index_x_realtime_per_cpu"),
+        ("query s (mean)", "query_seconds_mean"), ("index MB/h", "index_mb_per_hour"),
+        ("peak RSS MB", "peak_rss_mb"),
+    ]
+    lines = ["| system | " + " | ".join(c for c, _ in columns) + " |",
+             "|---|" + "---|" * len(columns)]
+    for name, metrics in systems.items():
+        if "segment_ap" not in metrics:
+            lines.append(f"| {name} | {metrics.get('notes', '')} |" + " |" * (len(columns) - 1))
+            continue
+        cells = [_fmt(metrics.get(key)) for _, key in columns]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    probe = result.get("index_long_file")
+    if isinstance(probe, dict):
+        lines += ["", f"homage indexing one {probe.get('hours')}-hour file: "
+                  + (f"peak RSS {probe['peak_rss_mb']} MB, {probe['x_realtime_per_cpu']}× "
+                     "real time per CPU second" if "peak_rss_mb" in probe
+                     else f"failed ({probe.get('error')})")]
+    cells = sorted({c for m in systems.values() for c in m.get("cell_segment_ap", {})})
+    ran = [n for n, m in systems.items() if "segment_ap" in m]
+    lines += ["", "Segment AP per cell:", "",
+              "| cell | " + " | ".join(ran) + " |", "|---|" + "---|" * len(ran)]
+    for cell in cells:
+        row = [_fmt(systems[n]["cell_segment_ap"].get(cell)) for n in ran]
+        lines.append(f"| {cell} | " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}" if value < 10 else f"{value:,.1f}"
+    return "–" if value is None else str(value)
 
 
 def score_system(
