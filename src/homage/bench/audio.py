@@ -9,6 +9,7 @@ one-line summary, so ratios are always measured side by side on the same machine
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -90,6 +91,9 @@ def run_audio_bench(
         "threshold": settings.threshold,
         "index_long_file": memory,
         "systems": {s.name: {**s.metrics, "notes": s.notes} for s in systems},
+        # Kept so a result can be re-scored or inspected without re-running anything.
+        "predictions": {s.name: [dataclasses.astuple(p) for p in s.predictions]
+                        for s in systems},
         "machine": {"cpus": os.cpu_count()},
     }
     if out is not None:
@@ -279,22 +283,41 @@ def probe_index_memory(cache_dir: Path, references: Sequence[Path], *, hours: fl
     library = cache_dir / "memory-probe-library"
     shutil.rmtree(library, ignore_errors=True)
     t0 = time.perf_counter()
+    errors_file = open(cache_dir / "memory-probe.log", "w")  # noqa: SIM115 (closed below)
     child = subprocess.Popen(
         [sys.executable, "-m", "homage", "-q", "--library", str(library), "index",
-         str(long_file)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    assert child.stderr is not None
-    errors = child.stderr.read()
-    # wait4 reports this child's own resource use, not the high-water mark of every child.
-    _, status, usage = os.wait4(child.pid, 0)
+         str(long_file)], stdout=subprocess.DEVNULL, stderr=errors_file)
+    # ru_maxrss would include the forked image of this (large) bench process, which Linux
+    # carries across exec; the child's own high-water mark is VmHWM in /proc, polled.
+    peak_kb = 0
+    while True:
+        pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+        if pid:
+            break
+        peak_kb = max(peak_kb, _vm_hwm_kb(child.pid))
+        time.sleep(0.05)
+    errors_file.close()
+    errors = Path(errors_file.name).read_text(errors="replace")
     child.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - t0
     shutil.rmtree(library, ignore_errors=True)
     if child.returncode != 0:
         return {"hours": hours, "error": errors.strip().splitlines()[-1]}
     cpu = usage.ru_utime + usage.ru_stime
-    return {"hours": hours, "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+    return {"hours": hours, "peak_rss_mb": round(peak_kb / 1024, 1),
             "cpu_seconds": round(cpu, 1), "wall_seconds": round(wall, 1),
             "x_realtime_per_cpu": round(hours * 3600 / max(cpu, 1e-9), 1)}
+
+
+def _vm_hwm_kb(pid: int) -> int:
+    """Peak resident memory of a live process in KiB (0 once it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def _join_audio(sources: Sequence[Path], target: Path, *, seconds: float) -> None:
