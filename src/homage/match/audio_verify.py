@@ -38,6 +38,8 @@ class VerifySettings:
     margin_s: float = 6.0
     #: least share of reference peaks expected to land in a real (possibly quiet) sample
     sample_landing_rate: float = 0.25
+    #: shortest stretch reported: below a second, a few coinciding notes look like a sample
+    min_duration_s: float = 1.0
     #: time shifts of the decoy alignments that measure the chance landing rate
     decoy_offsets_s: tuple[float, ...] = (-2.3, -1.55, -0.85, 0.85, 1.55, 2.3)
 
@@ -94,6 +96,8 @@ def verify_candidate(
     false_alarms = candidate.false_alarms * p_peaks * ref_idx.size
     r_start = float(ref_t[ref_idx[start]])
     r_end = float(ref_t[ref_idx[stop - 1]])
+    if a * (r_end - r_start) < verify.min_duration_s:
+        return None
     return dataclasses.replace(
         candidate,
         query_start=a * r_start + b,
