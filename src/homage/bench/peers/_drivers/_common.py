@@ -34,6 +34,27 @@ def write_result(result):
     os.rename(tmp, path)
 
 
+def write_run(predictions, timings, index_bytes, reference_seconds, notes):
+    """Write a driver's result: every driver reports the same fields, built here once.
+
+    ``timings`` is ``(index_cpu, index_wall, query_cpu_list, query_wall_list)`` in seconds.
+    """
+    index_cpu, index_wall, query_cpu, query_wall = timings
+    write_result(
+        {
+            "predictions": predictions,
+            "index_cpu_seconds": index_cpu,
+            "index_wall_seconds": index_wall,
+            "query_wall_seconds": query_wall,
+            "query_cpu_seconds": query_cpu,
+            "peak_rss_bytes": peak_rss_bytes(),
+            "index_bytes": index_bytes,
+            "reference_seconds": reference_seconds,
+            "notes": notes,
+        }
+    )
+
+
 def cpu_seconds():
     """CPU seconds (user + system) of this process, its threads and its waited-for children.
 

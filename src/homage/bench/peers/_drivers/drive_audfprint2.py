@@ -182,18 +182,10 @@ def main() -> None:
             "reference times scaled back by the copy's speed, overlapping hits on one "
             "reference merged keeping the best count"
         )
-    _common.write_result(
-        {
-            "predictions": predictions,
-            "index_cpu_seconds": index_cpu,
-            "index_wall_seconds": index_wall,
-            "query_wall_seconds": query_wall,
-            "query_cpu_seconds": query_cpu,
-            "peak_rss_bytes": _common.peak_rss_bytes(),
-            "index_bytes": index_bytes,
-            "reference_seconds": sum(durations),
-            "notes": notes,
-        }
+    _common.write_run(
+        predictions, (index_cpu, index_wall, query_cpu, query_wall), index_bytes,
+        sum(durations),
+        notes,
     )
 
 

@@ -147,25 +147,16 @@ def main():
         query_cpu.append(cpu_now() - cpu0)
         query_wall.append(_common.wall_seconds() - wall0)
 
-    _common.write_result(
-        {
-            "predictions": predictions,
-            "index_cpu_seconds": index_cpu,
-            "index_wall_seconds": index_wall,
-            "query_wall_seconds": query_wall,
-            "query_cpu_seconds": query_cpu,
-            "peak_rss_bytes": _common.peak_rss_bytes(),
-            "index_bytes": 0,
-            "reference_seconds": sum(_common.wav_seconds(p) for p in references),
-            "notes": (
-                "pydejavu 0.1.3 defaults (44.1 kHz, 4096-point FFT, 50% overlap, fan-out 15) on "
-                "Python 2.7 with a private MariaDB; one match per query (Dejavu's API); the "
-                "segment spans the query times of the hashes aligned at the winning offset; "
-                "CPU includes the database server's"
-            ),
-        }
+    _common.write_run(
+        predictions, (index_cpu, index_wall, query_cpu, query_wall), 0,
+        sum(_common.wav_seconds(p) for p in references),
+        (
+            "pydejavu 0.1.3 defaults (44.1 kHz, 4096-point FFT, 50% overlap, fan-out 15) on "
+            "Python 2.7 with a private MariaDB; one match per query (Dejavu's API); the "
+            "segment spans the query times of the hashes aligned at the winning offset; "
+            "CPU includes the database server's"
+        ),
     )
-
 
 if __name__ == "__main__":
     main()

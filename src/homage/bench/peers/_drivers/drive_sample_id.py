@@ -85,25 +85,16 @@ def main() -> None:
         query_cpu.append(_common.cpu_seconds() - cpu0)
         query_wall.append(_common.wall_seconds() - wall0)
 
-    _common.write_result(
-        {
-            "predictions": predictions,
-            "index_cpu_seconds": index_cpu,
-            "index_wall_seconds": index_wall,
-            "query_wall_seconds": query_wall,
-            "query_cpu_seconds": query_cpu,
-            "peak_rss_bytes": _common.peak_rss_bytes(),
-            "index_bytes": index_bytes,
-            "reference_seconds": sum(_common.wav_seconds(p) for p in references),
-            "notes": (
-                "sample-id train_keypoints settings (hop 256, 36 bins/octave, 7 octaves from "
-                "50 Hz, vlfeat SIFT, dedupe, 40 Annoy trees); Matcher.find_samples defaults; "
-                "segments and confidence are sample-id's own Sample fields; index bytes = its "
-                "saved model (tar.gz of Annoy index + keypoint metadata)"
-            ),
-        }
+    _common.write_run(
+        predictions, (index_cpu, index_wall, query_cpu, query_wall), index_bytes,
+        sum(_common.wav_seconds(p) for p in references),
+        (
+            "sample-id train_keypoints settings (hop 256, 36 bins/octave, 7 octaves from "
+            "50 Hz, vlfeat SIFT, dedupe, 40 Annoy trees); Matcher.find_samples defaults; "
+            "segments and confidence are sample-id's own Sample fields; index bytes = its "
+            "saved model (tar.gz of Annoy index + keypoint metadata)"
+        ),
     )
-
 
 if __name__ == "__main__":
     main()
