@@ -4,7 +4,7 @@ from __future__ import annotations
 
 #: Written into the SQLite header (``PRAGMA application_id``): "hmg1".
 APPLICATION_ID = 0x686D6731
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DATABASE_NAME = "homage.sqlite"
 
 SCHEMA = """
@@ -37,4 +37,18 @@ CREATE TABLE IF NOT EXISTS audio_fingerprints (
     peak_time  BLOB NOT NULL,
     peak_freq  BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS visual_features (
+    work_id INTEGER PRIMARY KEY REFERENCES works(id) ON DELETE CASCADE,
+    count   INTEGER NOT NULL,
+    dim     INTEGER NOT NULL,
+    times   BLOB NOT NULL,
+    vectors BLOB NOT NULL,
+    boxes   BLOB NOT NULL,
+    cuts    BLOB NOT NULL
+);
 """
+
+#: Schema changes from each older version, applied in order inside one transaction.
+#: Version 1 had no visual side: its table is created by ``SCHEMA`` (IF NOT EXISTS) and the
+#: visual settings recorded, so a v1 audio library keeps all it indexed.
+MIGRATIONS: dict[int, str] = {1: ""}

@@ -21,8 +21,15 @@ import numpy as np
 from homage import __version__
 from homage.audio import AudioPrint, Fingerprints, FingerprintSettings, Peaks
 from homage.errors import LibraryError
-from homage.library.schema import APPLICATION_ID, DATABASE_NAME, SCHEMA, SCHEMA_VERSION
+from homage.library.schema import (
+    APPLICATION_ID,
+    DATABASE_NAME,
+    MIGRATIONS,
+    SCHEMA,
+    SCHEMA_VERSION,
+)
 from homage.types import MediaInfo
+from homage.visual.prints import VisualPrint, VisualSettings
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +51,7 @@ class WorkRecord:
     audio_codec: str | None
     video_codec: str | None
     fingerprints: int
+    frames: int = 0
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,7 @@ class LibraryStats:
     fingerprints: int
     database_bytes: int
     index_bytes: int
+    frames: int = 0
 
 
 class Library:
@@ -63,16 +72,17 @@ class Library:
     """
 
     def __init__(self, directory: Path, connection: sqlite3.Connection,
-                 settings: FingerprintSettings) -> None:
+                 settings: FingerprintSettings, visual: VisualSettings) -> None:
         self.directory = directory
         self._db = connection
         self.settings = settings
+        self.visual_settings = visual
 
     # ----------------------------------------------------------------- opening
     @classmethod
     def open(
         cls, directory: str | Path, *, settings: FingerprintSettings | None = None,
-        create: bool = True,
+        visual: VisualSettings | None = None, create: bool = True,
     ) -> Library:
         """Open (or create) the library in ``directory``.
 
@@ -84,6 +94,7 @@ class Library:
         """
         directory = Path(directory).expanduser()
         settings = settings or FingerprintSettings()
+        visual = visual or VisualSettings()
         db_path = directory / DATABASE_NAME
         if directory.exists() and not directory.is_dir():
             raise LibraryError("library path is a file, not a folder", path=directory)
@@ -104,7 +115,7 @@ class Library:
                 raise LibraryError(f"cannot create library folder ({exc.strerror})",
                                    path=directory) from exc
         connection = _connect(db_path)
-        library = cls(directory, connection, settings)
+        library = cls(directory, connection, settings, visual)
         library._initialise()
         return library
 
@@ -132,25 +143,45 @@ class Library:
             with self._write():
                 db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                 self._set_meta("schema_version", str(SCHEMA_VERSION))
-                self._set_meta("audio_settings", json.dumps(self.settings.to_json(),
-                                                            sort_keys=True))
+                self._set_meta("audio_settings", _canonical(self.settings.to_json()))
+                self._set_meta("visual_settings", _canonical(self.visual_settings.to_json()))
                 self._set_meta("generation", "0")
                 self._set_meta("created_by", f"homage {__version__}")
             return
         version = int(self._meta("schema_version") or 0)
+        if version in MIGRATIONS:
+            version = self._migrate(version)
         if version != SCHEMA_VERSION:
             raise LibraryError(
                 f"library schema v{version} is not the v{SCHEMA_VERSION} this homage "
                 f"{__version__} reads; re-index into a new library folder",
                 path=path,
             )
-        stored = json.loads(self._meta("audio_settings") or "{}")
-        if stored != json.loads(json.dumps(self.settings.to_json(), sort_keys=True)):
-            raise LibraryError(
-                "library was built with other audio fingerprint settings; use the settings it "
-                "was built with or re-index into a new library folder",
-                path=path,
-            )
+        for key, wanted, what in (
+            ("audio_settings", self.settings.to_json(), "audio fingerprint"),
+            ("visual_settings", self.visual_settings.to_json(), "visual descriptor"),
+        ):
+            if json.loads(self._meta(key) or "{}") != json.loads(_canonical(wanted)):
+                raise LibraryError(
+                    f"library was built with other {what} settings; use the settings it was "
+                    "built with or re-index into a new library folder",
+                    path=path,
+                )
+
+    def _migrate(self, version: int) -> int:
+        """Bring an older schema up to date in place (each step is one transaction)."""
+        while version in MIGRATIONS:
+            logger.info("migrating library schema v%d to v%d", version, version + 1)
+            self._db.executescript(SCHEMA)  # creates the tables the new version adds
+            with self._write():
+                if MIGRATIONS[version]:
+                    self._db.execute(MIGRATIONS[version])
+                if self._meta("visual_settings") is None:
+                    self._set_meta("visual_settings",
+                                   _canonical(self.visual_settings.to_json()))
+                version += 1
+                self._set_meta("schema_version", str(version))
+        return version
 
     # ------------------------------------------------------------- transactions
     def _write(self) -> _Transaction:
@@ -214,13 +245,18 @@ class Library:
         (prints,) = self._db.execute(
             "SELECT COALESCE(SUM(count), 0) FROM audio_fingerprints"
         ).fetchone()
+        (frames,) = self._db.execute(
+            "SELECT COALESCE(SUM(count), 0) FROM visual_features"
+        ).fetchone()
         db_bytes = sum(
             p.stat().st_size for p in self.directory.glob(DATABASE_NAME + "*") if p.is_file()
         )
-        index_dir = self.directory / "hashindex"
-        index_bytes = sum(p.stat().st_size for p in index_dir.rglob("*") if p.is_file()) \
-            if index_dir.exists() else 0
-        return LibraryStats(works, float(duration), int(prints), db_bytes, index_bytes)
+        index_bytes = sum(
+            p.stat().st_size for name in ("hashindex", "vectorindex")
+            for p in (self.directory / name).rglob("*") if p.is_file()
+        )
+        return LibraryStats(works, float(duration), int(prints), db_bytes, index_bytes,
+                            int(frames))
 
     def iter_fingerprints(self) -> Iterator[tuple[int, Fingerprints]]:
         """Every work's fingerprints, read in one snapshot (one read transaction)."""
@@ -234,6 +270,31 @@ class Library:
                 freq=np.frombuffer(f, dtype="<f4"),
                 span=np.frombuffer(s, dtype="<f4"),
             )
+
+    def iter_visual(self) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """Every work's frame times (n,) and vectors (n, dim) float32, in one snapshot."""
+        cursor = self._db.execute(
+            "SELECT work_id, count, dim, times, vectors FROM visual_features ORDER BY work_id"
+        )
+        for work_id, count, dim, times, vectors in cursor:
+            yield work_id, np.frombuffer(times, dtype="<f4"), \
+                np.frombuffer(vectors, dtype="<f2").reshape(count, dim).astype(np.float32)
+
+    def visual(self, work_id: int) -> VisualPrint | None:
+        """One work's visual description, None for a work with no video."""
+        row = self._db.execute(
+            "SELECT count, dim, times, vectors, boxes, cuts FROM visual_features "
+            "WHERE work_id = ?", (work_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        count, dim, times, vectors, boxes, cuts = row
+        return VisualPrint(
+            times=np.frombuffer(times, dtype="<f4"),
+            vectors=np.frombuffer(vectors, dtype="<f2").reshape(count, dim).astype(np.float32),
+            boxes=np.frombuffer(boxes, dtype="<f4").reshape(count, 4),
+            cuts=np.frombuffer(cuts, dtype="<f4"),
+        )
 
     def peaks(self, work_id: int) -> Peaks:
         """The spectral peaks of one work (for verifying a candidate match)."""
@@ -252,8 +313,9 @@ class Library:
     def _select(self, tail: str, params: tuple[object, ...]) -> Iterator[WorkRecord]:
         sql = (
             "SELECT w.id, w.path, w.content_hash, w.size, w.mtime, w.duration, w.container, "
-            "w.audio_codec, w.video_codec, COALESCE(f.count, 0) FROM works w "
-            "LEFT JOIN audio_fingerprints f ON f.work_id = w.id " + tail
+            "w.audio_codec, w.video_codec, COALESCE(f.count, 0), COALESCE(v.count, 0) "
+            "FROM works w LEFT JOIN audio_fingerprints f ON f.work_id = w.id "
+            "LEFT JOIN visual_features v ON v.work_id = w.id " + tail
         )
         for row in self._db.execute(sql, params):
             yield WorkRecord(*row)
@@ -261,10 +323,12 @@ class Library:
     # ------------------------------------------------------------------ writing
     def add_work(
         self, *, path: str, content_hash: str, size: int, mtime: float, info: MediaInfo,
-        duration: float, audio: AudioPrint,
+        duration: float, audio: AudioPrint | None, visual: VisualPrint | None = None,
     ) -> int:
-        """Catalogue a work, its peaks and fingerprints in one transaction; returns its id."""
-        prints, peaks = audio.fingerprints, audio.peaks
+        """Catalogue a work with its audio fingerprints and/or frame vectors in one
+        transaction; returns its id."""
+        if audio is None and visual is None:
+            raise ValueError("a work needs audio fingerprints or frame vectors")
         with self._write():
             cursor = self._db.execute(
                 "INSERT INTO works(path, content_hash, size, mtime, duration, container, "
@@ -275,16 +339,35 @@ class Library:
                  time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())),
             )
             work_id = int(cursor.lastrowid or 0)
-            self._db.execute(
-                "INSERT INTO audio_fingerprints(work_id, count, hashes, time, freq, span, "
-                "peak_count, peak_time, peak_freq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (work_id, len(prints), prints.hashes.astype("<u4").tobytes(),
-                 prints.time.astype("<f4").tobytes(), prints.freq.astype("<f4").tobytes(),
-                 prints.span.astype("<f4").tobytes(), len(peaks),
-                 peaks.time.astype("<f4").tobytes(), peaks.freq.astype("<f4").tobytes()),
-            )
+            if audio is not None:
+                self._insert_audio(work_id, audio)
+            if visual is not None:
+                self._insert_visual(work_id, visual)
             self._bump_generation()
         return work_id
+
+    def _insert_audio(self, work_id: int, audio: AudioPrint) -> None:
+        prints, peaks = audio.fingerprints, audio.peaks
+        self._db.execute(
+            "INSERT INTO audio_fingerprints(work_id, count, hashes, time, freq, span, "
+            "peak_count, peak_time, peak_freq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (work_id, len(prints), prints.hashes.astype("<u4").tobytes(),
+             prints.time.astype("<f4").tobytes(), prints.freq.astype("<f4").tobytes(),
+             prints.span.astype("<f4").tobytes(), len(peaks),
+             peaks.time.astype("<f4").tobytes(), peaks.freq.astype("<f4").tobytes()),
+        )
+
+    def _insert_visual(self, work_id: int, visual: VisualPrint) -> None:
+        """Vectors are stored as float16: half the bytes, and cosine similarities move by
+        less than 1e-3, far below what separates a copy from a look-alike."""
+        vectors = np.asarray(visual.vectors)
+        self._db.execute(
+            "INSERT INTO visual_features(work_id, count, dim, times, vectors, boxes, cuts) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (work_id, len(visual), vectors.shape[1], visual.times.astype("<f4").tobytes(),
+             vectors.astype("<f2").tobytes(), visual.boxes.astype("<f4").tobytes(),
+             visual.cuts.astype("<f4").tobytes()),
+        )
 
     def move_work(self, work_id: int, *, path: str, size: int, mtime: float,
                   replacing: int | None = None) -> None:
@@ -310,6 +393,7 @@ class Library:
 
     def _delete(self, work_id: int) -> None:
         self._db.execute("DELETE FROM audio_fingerprints WHERE work_id = ?", (work_id,))
+        self._db.execute("DELETE FROM visual_features WHERE work_id = ?", (work_id,))
         self._db.execute("DELETE FROM works WHERE id = ?", (work_id,))
         self._bump_generation()
 
@@ -320,40 +404,50 @@ class Library:
             f"sqlite: {row[0]}" for row in self._db.execute("PRAGMA integrity_check")
             if row[0] != "ok"
         ]
-        orphans = self._db.execute(
-            "SELECT COUNT(*) FROM audio_fingerprints f LEFT JOIN works w ON w.id = f.work_id "
-            "WHERE w.id IS NULL"
-        ).fetchone()[0]
-        if orphans:
-            problems.append(f"{orphans} fingerprint sets belong to no work")
-        missing = self._db.execute(
-            "SELECT w.path FROM works w LEFT JOIN audio_fingerprints f ON f.work_id = w.id "
-            "WHERE f.work_id IS NULL"
+        for table, what in (("audio_fingerprints", "fingerprint"), ("visual_features", "frame")):
+            orphans = self._db.execute(
+                f"SELECT COUNT(*) FROM {table} WHERE work_id NOT IN (SELECT id FROM works)"
+            ).fetchone()[0]
+            if orphans:
+                problems.append(f"{orphans} {what} sets belong to no work")
+        missing = self._db.execute(f"SELECT path FROM works WHERE {_NO_FEATURES}").fetchall()
+        problems.extend(f"{p}: catalogued without fingerprints or frames" for (p,) in missing)
+        bad = self._db.execute(
+            f"SELECT work_id FROM audio_fingerprints WHERE {_BAD_AUDIO} "
+            f"UNION SELECT work_id FROM visual_features WHERE {_BAD_VISUAL}"
         ).fetchall()
-        problems.extend(f"{p}: catalogued without fingerprints" for (p,) in missing)
-        for work_id, count, hashes, t, f, s, n_peaks, pt, pf in self._db.execute(
-            "SELECT work_id, count, length(hashes), length(time), length(freq), length(span), "
-            "peak_count, length(peak_time), length(peak_freq) FROM audio_fingerprints"
-        ):
-            if not hashes == t == f == s == 4 * count or not pt == pf == 4 * n_peaks:
-                problems.append(f"work {work_id}: fingerprint arrays disagree with their count")
+        problems.extend(f"work {w}: stored arrays disagree with their count" for (w,) in bad)
         return problems
 
     def repair(self) -> int:
-        """Drop what cannot be trusted (orphans, works without fingerprints); returns rows fixed."""
+        """Drop what cannot be trusted (orphans, inconsistent arrays, works left with nothing
+        to match); returns rows fixed."""
         with self._write():
-            a = self._db.execute(
-                "DELETE FROM audio_fingerprints WHERE work_id NOT IN (SELECT id FROM works) "
-                "OR length(hashes) != 4 * count OR length(time) != 4 * count "
-                "OR length(freq) != 4 * count OR length(span) != 4 * count "
-                "OR length(peak_time) != 4 * peak_count OR length(peak_freq) != 4 * peak_count"
-            ).rowcount
-            b = self._db.execute(
-                "DELETE FROM works WHERE id NOT IN (SELECT work_id FROM audio_fingerprints)"
-            ).rowcount
-            if a or b:
+            fixed = 0
+            for table, bad in (("audio_fingerprints", _BAD_AUDIO),
+                               ("visual_features", _BAD_VISUAL)):
+                fixed += self._db.execute(
+                    f"DELETE FROM {table} WHERE work_id NOT IN (SELECT id FROM works) OR {bad}"
+                ).rowcount
+            fixed += self._db.execute(f"DELETE FROM works WHERE {_NO_FEATURES}").rowcount
+            if fixed:
                 self._bump_generation()
-        return a + b
+        return fixed
+
+
+_BAD_AUDIO = (
+    "length(hashes) != 4 * count OR length(time) != 4 * count OR length(freq) != 4 * count "
+    "OR length(span) != 4 * count OR length(peak_time) != 4 * peak_count "
+    "OR length(peak_freq) != 4 * peak_count"
+)
+_BAD_VISUAL = (
+    "length(times) != 4 * count OR length(vectors) != 2 * count * dim "
+    "OR length(boxes) != 16 * count OR length(cuts) % 4 != 0"
+)
+_NO_FEATURES = (
+    "id NOT IN (SELECT work_id FROM audio_fingerprints) "
+    "AND id NOT IN (SELECT work_id FROM visual_features)"
+)
 
 
 class _Transaction:
@@ -384,3 +478,7 @@ def _connect(db_path: Path) -> sqlite3.Connection:
     except sqlite3.DatabaseError as exc:
         raise LibraryError(f"cannot open library database ({exc})", path=db_path) from exc
     return connection
+
+
+def _canonical(settings: dict[str, object]) -> str:
+    return json.dumps(settings, sort_keys=True)

@@ -1,0 +1,34 @@
+"""The one small interface every frame descriptor implements.
+
+Descriptors are pure: RGB frames in, one L2-normalised vector per frame out.  The media layer
+decodes frames straight to ``input_size`` so no descriptor ever resizes a full-size picture.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+
+class FrameDescriptor(ABC):
+    """Maps frames to vectors whose inner product measures how alike two frames are.
+
+    Subclasses set ``name`` (the registry key, stored with a library's settings), ``dim``
+    (vector length) and ``input_size`` (``(height, width)`` of the frames they expect).
+    """
+
+    name: str
+    dim: int
+    input_size: tuple[int, int]
+
+    @abstractmethod
+    def describe(self, frames: np.ndarray) -> np.ndarray:
+        """``frames`` (n, height, width, 3) uint8 RGB → (n, dim) float32, rows of unit norm."""
+
+
+def l2_normalise(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length; all-zero rows stay zero (a blank frame matches nothing)."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)

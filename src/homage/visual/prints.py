@@ -1,0 +1,49 @@
+"""What the visual side stores per work: sampled frame times, their vectors, shots."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class VisualSettings:
+    """How frames are sampled and described; stored with a library and never mixed.
+
+    ``fps`` frames per second are kept (plus the first frame of every shot), ``descriptor``
+    names an entry of ``AVAILABLE_DESCRIPTORS``.
+    """
+
+    descriptor: str = "effnet-lite0"
+    fps: float = 2.0
+    remove_borders: bool = True
+
+    def to_json(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class VisualPrint:
+    """The visual description of one work.
+
+    Attributes
+    ----------
+    times:
+        (n,) float32 seconds of each kept frame.
+    vectors:
+        (n, dim) float32, unit rows, from the library's descriptor.
+    boxes:
+        (n, 4) float32 picture region kept inside black bars (left, top, right, bottom).
+    cuts:
+        (c,) float32 shot boundaries in seconds.
+    """
+
+    times: np.ndarray
+    vectors: np.ndarray
+    boxes: np.ndarray
+    cuts: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.times)
