@@ -131,14 +131,15 @@ def test_threshold_filters_matches(corpus: Corpus) -> None:
     assert all(m.score >= 0.5 for m in default.matches)
 
 
-def test_kinds_without_audio_look_for_no_audio_samples(corpus: Corpus, tmp_path: Path
+def test_an_audio_query_is_refused_when_only_visual_kinds_are_asked(corpus: Corpus, tmp_path: Path
                                                        ) -> None:
     settings = Settings(library=tmp_path / "lib", kinds=("copy",))
     with Library.open(settings.library) as library:
         index_paths(library, [corpus.refs["a"]], settings=settings)
-        [result], failures = scan_paths(library, [corpus.queries["plain"]], settings=settings)
-    assert failures == [] and result.matches == ()
-    assert result.duration == pytest.approx(20.0, abs=0.1)
+        results, failures = scan_paths(library, [corpus.queries["plain"]], settings=settings)
+    assert results == []
+    assert [str(f) for f in failures] == [
+        f"{corpus.queries['plain']}: no video stream for the kinds asked for (copy)"]
 
 
 def test_compare_refuses_files_without_audio(corpus: Corpus, media_files) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from homage.audio import FingerprintSettings
 from homage.errors import ParameterError
 from homage.match.audio_align import AlignSettings
+from homage.visual.prints import VisualSettings
 
 KINDS = ("audio", "copy", "homage")
 LIBRARY_ENV = "HOMAGE_LIBRARY"
@@ -46,6 +47,7 @@ class Settings:
     max_media_seconds: float = 24 * 3600.0
     audio: FingerprintSettings = field(default_factory=FingerprintSettings)
     align: AlignSettings = field(default_factory=AlignSettings)
+    visual: VisualSettings = field(default_factory=VisualSettings)
 
     def with_overrides(self, **overrides: object) -> Settings:
         """A copy with the given values (None means "keep"), checked and converted."""

@@ -18,13 +18,16 @@ import numpy as np
 
 from homage.audio import AudioPrint, Peaks, analyse
 from homage.config import Settings
+from homage.copies import QueryFrames, copy_matches, describe_video, descriptor_for
 from homage.errors import HomageError, UnsupportedMedia
-from homage.library import Library, load_hash_index
+from homage.library import Library, load_hash_index, load_vector_index
 from homage.match.audio_align import AudioSegmentMatch, align_hits, suppress_overlaps
 from homage.match.audio_verify import verify_candidate
 from homage.match.hash_index import HashIndex
+from homage.match.vector_index import VectorIndex
 from homage.media import audio_chunks, content_hash, iter_media_files, probe
 from homage.types import Match, MediaInfo, QueryResult, Transform
+from homage.visual.prints import VisualPrint
 
 logger = logging.getLogger(__name__)
 
@@ -126,14 +129,19 @@ def _index_one(
         progress(ProgressEvent("done", name, message="unchanged"))
         return
     info = probe(path)
-    if not info.has_audio:
-        raise UnsupportedMedia("no audio stream", path=path)
-    progress(ProgressEvent("start", name, seconds=info.duration))
-    audio, duration = _analyse_file(path, settings, query=False, progress=progress)
+    passes = int(info.has_audio) + int(info.has_video)
+    progress(ProgressEvent("start", name, seconds=info.duration * passes))
+    audio, duration = None, info.duration
+    if info.has_audio:
+        audio, duration = _analyse_file(path, settings, query=False, progress=progress)
+    visual = _describe(path, settings, query=False, progress=progress).print \
+        if info.has_video else None
+    if visual is not None and not info.has_audio:
+        duration = max(info.duration, float(visual.times[-1]) if len(visual) else 0.0)
     if known is not None:  # same path, new content: the old fingerprints are stale
         library.remove_work(known.id)
     library.add_work(path=name, content_hash=digest, size=stat.st_size, mtime=stat.st_mtime,
-                     info=info, duration=duration, audio=audio)
+                     info=info, duration=duration, audio=audio, visual=visual)
     report.added.append(name)
     report.seconds += duration
     progress(ProgressEvent("done", name))
@@ -157,19 +165,30 @@ def _analyse_file(
     return audio, decoded / rate
 
 
+def _describe(path: Path, settings: Settings, *, query: bool,
+              progress: Progress = _no_progress) -> QueryFrames:
+    """Describe a video's frames (and, for a query, their mirror images)."""
+    return describe_video(
+        path, settings.visual, mirrored=query, max_seconds=settings.max_media_seconds,
+        advance=lambda seconds: progress(ProgressEvent("advance", str(path), seconds=seconds)),
+    )
+
+
 def scan_paths(
     library: Library, paths: Sequence[str | Path], *, settings: Settings,
     progress: Progress = _no_progress,
 ) -> tuple[list[QueryResult], list[HomageError]]:
     """Match every query file under ``paths`` against the library."""
     index, durations, names = load_hash_index(library)
+    vectors = load_vector_index(library, dim=descriptor_for(settings.visual.descriptor).dim) \
+        if "copy" in settings.kinds else None
     results: list[QueryResult] = []
     failures: list[HomageError] = []
     report = IndexReport()
     for path in _walk(paths, report):
         try:
             results.append(
-                _scan_one(library, path, index, durations, names, settings=settings,
+                _scan_one(library, path, index, vectors, durations, names, settings=settings,
                           progress=progress)
             )
         except HomageError as exc:
@@ -179,18 +198,42 @@ def scan_paths(
 
 
 def _scan_one(
-    library: Library, path: Path, index: HashIndex, durations: dict[int, float],
-    names: dict[int, str], *, settings: Settings, progress: Progress,
+    library: Library, path: Path, index: HashIndex, vectors: VectorIndex | None,
+    durations: dict[int, float], names: dict[int, str], *, settings: Settings,
+    progress: Progress,
 ) -> QueryResult:
-    info = _audio_info(path)
-    progress(ProgressEvent("start", str(path), seconds=info.duration))
+    info = _query_info(path, settings)
+    return _match_query(
+        path, info, settings, progress,
+        audio=lambda audio, duration: audio_matches(
+            audio, index, durations, names, duration, peaks_of=library.peaks,
+            settings=settings),
+        copies=lambda frames, duration: copy_matches(
+            frames, vectors, durations, names, duration, settings=settings.visual,
+            threshold=settings.threshold) if vectors is not None else [],
+    )
+
+
+def _match_query(
+    path: Path, info: MediaInfo, settings: Settings, progress: Progress, *,
+    audio: Callable[[AudioPrint, float], list[Match]],
+    copies: Callable[[QueryFrames, float], list[Match]],
+) -> QueryResult:
+    """Analyse one query for the kinds asked for and collect what each matcher finds."""
+    wants_audio = "audio" in settings.kinds and info.has_audio
+    wants_copy = "copy" in settings.kinds and info.has_video
+    progress(ProgressEvent("start", str(path),
+                           seconds=info.duration * (int(wants_audio) + int(wants_copy))))
     matches: list[Match] = []
     duration = info.duration
-    if "audio" in settings.kinds:
-        audio, duration = _analyse_file(path, settings, query=True, progress=progress)
-        matches = audio_matches(audio, index, durations, names, duration,
-                                peaks_of=library.peaks, settings=settings)
+    if wants_audio:
+        prints, duration = _analyse_file(path, settings, query=True, progress=progress)
+        matches += audio(prints, duration)
+    if wants_copy:
+        frames = _describe(path, settings, query=True, progress=progress)
+        matches += copies(frames, duration)
     progress(ProgressEvent("done", str(path)))
+    matches.sort(key=lambda m: (m.query_start, -m.score))
     return QueryResult(query=str(path), duration=duration, matches=tuple(matches))
 
 
@@ -200,16 +243,29 @@ def compare_files(
 ) -> QueryResult:
     """Match one query against one reference, with no library."""
     ref_path, query_path = Path(reference), Path(query)
-    _audio_info(ref_path)
-    info = _audio_info(query_path)
-    progress(ProgressEvent("start", str(query_path), seconds=info.duration))
-    ref_audio, ref_duration = _analyse_file(ref_path, settings, query=False)
-    audio, duration = _analyse_file(query_path, settings, query=True, progress=progress)
-    index = HashIndex.build([(0, ref_audio.fingerprints)])
-    matches = audio_matches(audio, index, {0: ref_duration}, {0: str(ref_path)}, duration,
-                            peaks_of={0: ref_audio.peaks}.__getitem__, settings=settings)
-    progress(ProgressEvent("done", str(query_path)))
-    return QueryResult(query=str(query_path), duration=duration, matches=tuple(matches))
+    ref_info = _query_info(ref_path, settings)
+    info = _query_info(query_path, settings)
+    _refuse_nothing_in_common(info, ref_info, settings)
+    names = {0: str(ref_path)}
+
+    def audio(prints: AudioPrint, duration: float) -> list[Match]:
+        if not ref_info.has_audio:
+            return []
+        ref_audio, ref_duration = _analyse_file(ref_path, settings, query=False)
+        index = HashIndex.build([(0, ref_audio.fingerprints)])
+        return audio_matches(prints, index, {0: ref_duration}, names, duration,
+                             peaks_of={0: ref_audio.peaks}.__getitem__, settings=settings)
+
+    def copies(frames: QueryFrames, duration: float) -> list[Match]:
+        if not ref_info.has_video:
+            return []
+        ref: VisualPrint = _describe(ref_path, settings, query=False).print
+        index = VectorIndex.build([(0, ref.times, ref.vectors)], dim=ref.vectors.shape[1])
+        ref_duration = max(ref_info.duration, float(ref.times[-1]) if len(ref) else 0.0)
+        return copy_matches(frames, index, {0: ref_duration}, names, duration,
+                            settings=settings.visual, threshold=settings.threshold)
+
+    return _match_query(query_path, info, settings, progress, audio=audio, copies=copies)
 
 
 def audio_matches(
@@ -253,8 +309,27 @@ def _to_match(segment: AudioSegmentMatch, reference: str) -> Match:
     )
 
 
-def _audio_info(path: Path) -> MediaInfo:
+def _refuse_nothing_in_common(query: MediaInfo, reference: MediaInfo,
+                              settings: Settings) -> None:
+    """``compare`` of an audio-only file with a video-only one can find nothing: say so."""
+    audio = "audio" in settings.kinds and query.has_audio and reference.has_audio
+    video = bool({"copy", "homage"} & set(settings.kinds)) and query.has_video \
+        and reference.has_video
+    if audio or video:
+        return
+    lacking, other = (query, reference) if not query.has_audio else (reference, query)
+    raise UnsupportedMedia(
+        f"no audio stream, and {Path(other.path).name} has no video stream to compare it with",
+        path=lacking.path)
+
+
+def _query_info(path: Path, settings: Settings) -> MediaInfo:
+    """Probe a file and refuse it when it holds nothing the asked-for kinds can use."""
     info = probe(path)
-    if not info.has_audio:
-        raise UnsupportedMedia("no audio stream", path=path)
+    usable = ("audio" in settings.kinds and info.has_audio) or (
+        bool({"copy", "homage"} & set(settings.kinds)) and info.has_video)
+    if not usable:
+        wanted = "audio stream" if not info.has_audio else "video stream"
+        raise UnsupportedMedia(f"no {wanted} for the kinds asked for "
+                               f"({','.join(settings.kinds)})", path=path)
     return info

@@ -15,21 +15,29 @@ class Transform:
     ``speed`` is the resampling ratio (pitch and tempo together), ``tempo`` the ratio of
     playback rate of the query to the reference (>1: the query plays the material faster),
     ``pitch_semitones`` the pitch change heard in the query.  For a pure speed change
-    ``tempo == speed`` and ``pitch_semitones == 12 * log2(speed)``.
+    ``tempo == speed`` and ``pitch_semitones == 12 * log2(speed)``.  For footage, ``speed`` is
+    reference seconds shown per query second, ``mirrored`` says the query is flipped left to
+    right, and ``region`` is where the reference's picture sits in the query frame, as
+    (left, top, right, bottom) fractions, when it does not fill it (letterbox, crop,
+    picture-in-picture).
     """
 
     speed: float = 1.0
     pitch_semitones: float = 0.0
     tempo: float = 1.0
     mirrored: bool = False
+    region: tuple[float, float, float, float] | None = None
 
-    def to_json(self) -> dict[str, float | bool]:
-        return {
+    def to_json(self) -> dict[str, object]:
+        data: dict[str, object] = {
             "speed": round(self.speed, 4),
             "pitch_semitones": round(self.pitch_semitones, 2),
             "tempo": round(self.tempo, 4),
             "mirrored": self.mirrored,
         }
+        if self.region is not None:
+            data["region"] = [round(v, 4) for v in self.region]
+        return data
 
 
 @dataclass(frozen=True)

@@ -209,10 +209,11 @@ def test_scan_with_a_bad_file_still_reports_the_good_ones(homage, indexed: Path,
                                                          tmp_path: Path) -> None:
     video = media_files.bad["video_only"]
     out = tmp_path / "m.json"
-    result = homage("scan", corpus.queries["plain"], video, "--json", out)
+    result = homage("--kinds", "audio", "scan", corpus.queries["plain"], video, "--json", out)
     assert result.exit_code == 1
     lines = [x for x in result.stderr.splitlines() if str(video) in x]
-    assert lines and all(x.endswith(f"{video}: no audio stream") for x in lines)
+    assert lines and all(
+        x.endswith(f"{video}: no audio stream for the kinds asked for (audio)") for x in lines)
     data = json.loads(out.read_text("utf-8"))
     assert [d["query"] for d in data] == [str(corpus.queries["plain"])]
 
@@ -229,11 +230,14 @@ def test_scan_without_a_library_fails_clearly(homage, corpus: Corpus, library_di
 def test_threshold_and_kinds_options(homage, indexed: Path, corpus: Corpus,
                                      tmp_path: Path) -> None:
     query = corpus.queries["plain"]
-    for args in (["--threshold", "1"], ["--kinds", "copy,homage"]):
-        result = homage(*args, "scan", query, "--json", tmp_path / "m.json")
-        assert result.exit_code == 0, result.output
-        assert json.loads((tmp_path / "m.json").read_text("utf-8"))["matches"] == []
-        assert "0 matches" in result.stdout
+    result = homage("--threshold", "1", "scan", query, "--json", tmp_path / "m.json")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "m.json").read_text("utf-8"))["matches"] == []
+    assert "0 matches" in result.stdout
+    result = homage("--kinds", "copy,homage", "scan", query)
+    assert result.exit_code == 1
+    assert result.stderr.strip().endswith(
+        f"{query}: no video stream for the kinds asked for (copy,homage)")
 
 
 def test_hostile_file_names_are_escaped_in_csv(homage, indexed: Path, corpus: Corpus,

@@ -41,7 +41,8 @@ class Context:
         return self.verbosity >= 0 and sys.stderr.isatty()
 
     def open_library(self, *, create: bool) -> Library:
-        return Library.open(self.settings.library, settings=self.settings.audio, create=create)
+        return Library.open(self.settings.library, settings=self.settings.audio,
+                            visual=self.settings.visual, create=create)
 
 
 def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:

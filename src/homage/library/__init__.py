@@ -2,5 +2,6 @@
 
 from homage.library.hash_files import load_hash_index
 from homage.library.store import Library, LibraryStats, WorkRecord
+from homage.library.vector_files import load_vector_index
 
-__all__ = ["Library", "LibraryStats", "WorkRecord", "load_hash_index"]
+__all__ = ["Library", "LibraryStats", "WorkRecord", "load_hash_index", "load_vector_index"]

@@ -9,12 +9,11 @@ half-written index, and a reader that has mapped an older generation keeps a val
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 
+from homage.library.generations import is_complete, publish, remove_stale
 from homage.library.store import Library
 from homage.match.hash_index import HashIndex
 
@@ -38,33 +37,19 @@ def load_hash_index(library: Library) -> tuple[HashIndex, dict[int, float], dict
         durations = library.durations()
         paths = library.paths()
         target = index_folder(library) / f"gen-{generation}"
-        if not (target / "complete").exists():
+        if not is_complete(target):
             _build(library, target)
     index = HashIndex(*(np.load(target / f"{name}.npy", mmap_mode="r") for name in _FIELDS))
-    _remove_stale(index_folder(library), current=generation)
+    remove_stale(index_folder(library), current=generation)
     return index, durations, paths
 
 
 def _build(library: Library, target: Path) -> None:
     logger.info("building hash index %s", target.name)
     index = HashIndex.build(list(library.iter_fingerprints()))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    scratch = target.parent / f".{target.name}.{os.getpid()}.tmp"
-    shutil.rmtree(scratch, ignore_errors=True)
-    scratch.mkdir()
-    for name in _FIELDS:
-        np.save(scratch / f"{name}.npy", np.ascontiguousarray(getattr(index, name)))
-    (scratch / "complete").write_text("ok\n")
-    try:
-        scratch.rename(target)
-    except OSError:
-        # Another process finished the same generation first: theirs is as good as ours.
-        shutil.rmtree(scratch, ignore_errors=True)
 
+    def write(folder: Path) -> None:
+        for name in _FIELDS:
+            np.save(folder / f"{name}.npy", np.ascontiguousarray(getattr(index, name)))
 
-def _remove_stale(folder: Path, *, current: int) -> None:
-    """Remove older generations (never newer ones another process may have just built)."""
-    for entry in folder.glob("gen-*"):
-        suffix = entry.name.removeprefix("gen-")
-        if suffix.isdigit() and int(suffix) < current:
-            shutil.rmtree(entry, ignore_errors=True)
+    publish(target, write)

@@ -1,0 +1,262 @@
+"""Temporal alignment of frame look-ups into copied segments: a Hough over speed and offset.
+
+Each query frame brings its ``k`` nearest reference frames.  A copied stretch shows up as many
+(query time, reference time) pairs on one line ``t_ref = speed * t_query + offset``, whatever
+else the frames look like; chance neighbours scatter.  So, per reference work and per
+orientation (the query as decoded, and mirrored), pairs vote into cells of (speed on a
+log grid from ×0.5 to ×2, offset in ``offset_bin_s`` bins), one vote per query frame per cell,
+weighted by similarity.  The strongest cell gives a line, refined by a weighted least-squares
+fit on its inliers; the inliers split into runs wherever the query has a gap, and each run is
+a segment.  Its pairs leave the pool and the next cell is taken, so a query that reuses
+several shots of one film, out of order, yields one segment per shot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from homage.match.vector_index import Neighbours
+
+
+@dataclass(frozen=True)
+class VideoAlignSettings:
+    """Alignment parameters (seconds unless said)."""
+
+    #: neighbours looked up per query frame
+    neighbours: int = 16
+    #: pairs less similar than this are not evidence at all
+    min_similarity: float = 0.55
+    min_speed: float = 0.45
+    max_speed: float = 2.2
+    speed_steps_per_octave: int = 12
+    offset_bin_s: float = 1.0
+    #: a pair is on a line when its reference time is within this of the line
+    tolerance_s: float = 0.8
+    #: a run of inliers breaks where the query has no inlier for this long
+    max_gap_s: float = 2.6
+    min_frames: int = 2
+    min_duration_s: float = 0.9
+    #: cells weaker than this (sum of vote weights) end the search in a work
+    min_votes: float = 0.35
+    max_segments_per_work: int = 64
+
+
+@dataclass(frozen=True)
+class VideoSegmentMatch:
+    """One aligned stretch between a query and a reference work, before thresholding.
+
+    ``similarity`` is the mean similarity of the inlier pairs, ``frames`` their count,
+    ``coverage`` the fraction of the query frames inside the range that found the line.
+    """
+
+    work: int
+    query_start: float
+    query_end: float
+    reference_start: float
+    reference_end: float
+    speed: float
+    mirrored: bool
+    frames: int
+    similarity: float
+    coverage: float
+    score: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Pairs:
+    row: np.ndarray  # query frame index
+    tq: np.ndarray
+    tr: np.ndarray
+    sim: np.ndarray
+
+    def take(self, keep: np.ndarray) -> _Pairs:
+        return _Pairs(self.row[keep], self.tq[keep], self.tr[keep], self.sim[keep])
+
+
+def align_frames(
+    query_times: np.ndarray, neighbours: dict[bool, Neighbours], *,
+    reference_durations: dict[int, float], query_duration: float, frame_step: float,
+    settings: VideoAlignSettings,
+) -> list[VideoSegmentMatch]:
+    """Segments found between a query and every reference work its frames point to.
+
+    Parameters
+    ----------
+    query_times:
+        (n,) seconds of the query frames that were looked up.
+    neighbours:
+        ``{False: as decoded, True: mirrored}`` look-ups of the query frames.
+    frame_step:
+        Seconds between kept query frames (``1 / fps``): a segment extends half a step
+        beyond its first and last inlier frame.
+    """
+    found: list[VideoSegmentMatch] = []
+    for mirrored, result in neighbours.items():
+        rows = np.repeat(np.arange(len(query_times)), result.work.shape[1])
+        work = result.work.ravel()
+        sim = result.similarity.ravel()
+        keep = (work >= 0) & (sim >= settings.min_similarity)
+        for work_id in np.unique(work[keep]):
+            mask = keep & (work == work_id)
+            pairs = _Pairs(rows[mask], query_times[rows[mask]], result.time.ravel()[mask],
+                           sim[mask])
+            found.extend(_align_work(
+                pairs, int(work_id), mirrored, query_times, settings=settings,
+                frame_step=frame_step, query_duration=query_duration,
+                reference_duration=reference_durations.get(int(work_id), np.inf),
+            ))
+    return found
+
+
+def _align_work(
+    pairs: _Pairs, work: int, mirrored: bool, query_times: np.ndarray, *,
+    settings: VideoAlignSettings, frame_step: float, query_duration: float,
+    reference_duration: float,
+) -> list[VideoSegmentMatch]:
+    speeds = _speed_grid(settings)
+    segments: list[VideoSegmentMatch] = []
+    for _ in range(settings.max_segments_per_work):
+        if len(pairs.row) < settings.min_frames:
+            break
+        line = _strongest_line(pairs, speeds, settings)
+        if line is None:
+            break
+        speed, offset = line
+        inliers = _inliers(pairs, speed, offset, settings.tolerance_s)
+        speed, offset = _fit_line(pairs.take(inliers), speed, offset, settings)
+        inliers = _inliers(pairs, speed, offset, settings.tolerance_s)
+        chosen = pairs.take(inliers)
+        for run in _runs(chosen, settings.max_gap_s):
+            segment = _segment(chosen.take(run), work, mirrored, speed, offset, query_times,
+                               settings=settings, frame_step=frame_step,
+                               query_duration=query_duration,
+                               reference_duration=reference_duration)
+            if segment is not None:
+                segments.append(segment)
+        pairs = pairs.take(~_near_line(pairs, speed, offset, settings.tolerance_s, chosen))
+    return segments
+
+
+def _speed_grid(settings: VideoAlignSettings) -> np.ndarray:
+    octaves = np.log2(settings.max_speed / settings.min_speed)
+    steps = int(np.ceil(octaves * settings.speed_steps_per_octave)) + 1
+    return settings.min_speed * 2.0 ** np.linspace(0.0, octaves, steps)
+
+
+def _strongest_line(pairs: _Pairs, speeds: np.ndarray,
+                    settings: VideoAlignSettings) -> tuple[float, float] | None:
+    """(speed, offset) of the Hough cell with most support, None when none is strong enough.
+
+    A query frame votes at most once per cell (its best pair), so a long still shot whose
+    frames all resemble each other cannot outvote a moving copy; a cell spans two offset bins
+    so a line on a bin edge keeps all its votes.
+    """
+    weight = pairs.sim - settings.min_similarity + 0.05
+    order = np.argsort(-weight, kind="stable")
+    n_rows = int(pairs.row.max()) + 1
+    best: tuple[float, float, float] | None = None
+    for speed in speeds:
+        offsets = pairs.tr - speed * pairs.tq
+        bins = np.floor(offsets / settings.offset_bin_s).astype(np.int64)
+        low = bins.min()
+        for shift in (0, 1):  # a cell is bins (b, b+1): count each pair in both halves
+            cell = (bins - low + shift) // 2
+            key = cell[order] * n_rows + pairs.row[order]
+            _, first = np.unique(key, return_index=True)
+            votes = np.bincount(cell[order][first], weights=weight[order][first])
+            top = int(np.argmax(votes))
+            if best is None or votes[top] > best[0]:
+                members = cell == top
+                best = (float(votes[top]), float(speed),
+                        float(np.median(offsets[members])))
+    if best is None or best[0] < settings.min_votes:
+        return None
+    return best[1], best[2]
+
+
+def _inliers(pairs: _Pairs, speed: float, offset: float, tolerance: float) -> np.ndarray:
+    """Pairs on the line, one per query frame (its most similar), as a boolean mask."""
+    residual = np.abs(pairs.tr - (speed * pairs.tq + offset))
+    near = np.flatnonzero(residual <= tolerance)
+    if near.size == 0:
+        return np.zeros(len(pairs.row), dtype=bool)
+    order = near[np.lexsort((-pairs.sim[near], pairs.row[near]))]
+    _, first = np.unique(pairs.row[order], return_index=True)
+    mask = np.zeros(len(pairs.row), dtype=bool)
+    mask[order[first]] = True
+    return mask
+
+
+def _fit_line(pairs: _Pairs, speed: float, offset: float,
+              settings: VideoAlignSettings) -> tuple[float, float]:
+    """Weighted least-squares line through the inliers, kept within the searched speeds; the
+    Hough estimate when the inliers span too little time to pin a slope."""
+    if len(pairs.tq) < 3 or np.ptp(pairs.tq) < 2.0:
+        return speed, float(np.median(pairs.tr - speed * pairs.tq))
+    w = pairs.sim
+    mean_q = np.average(pairs.tq, weights=w)
+    mean_r = np.average(pairs.tr, weights=w)
+    slope = np.sum(w * (pairs.tq - mean_q) * (pairs.tr - mean_r)) / np.sum(
+        w * (pairs.tq - mean_q) ** 2)
+    slope = float(np.clip(slope, settings.min_speed, settings.max_speed))
+    return slope, float(mean_r - slope * mean_q)
+
+
+def _runs(pairs: _Pairs, max_gap: float) -> list[np.ndarray]:
+    """Index arrays of the inliers split wherever the query time jumps by more than
+    ``max_gap``."""
+    if len(pairs.tq) == 0:
+        return []
+    order = np.argsort(pairs.tq, kind="stable")
+    breaks = np.flatnonzero(np.diff(pairs.tq[order]) > max_gap) + 1
+    return np.split(order, breaks)
+
+
+def _near_line(pairs: _Pairs, speed: float, offset: float, tolerance: float,
+               chosen: _Pairs) -> np.ndarray:
+    """Pairs explained by this line: near it, or sharing a query frame with an inlier."""
+    residual = np.abs(pairs.tr - (speed * pairs.tq + offset))
+    return (residual <= 2 * tolerance) | np.isin(pairs.row, chosen.row)
+
+
+def _segment(
+    run: _Pairs, work: int, mirrored: bool, speed: float, offset: float,
+    query_times: np.ndarray, *, settings: VideoAlignSettings, frame_step: float,
+    query_duration: float, reference_duration: float,
+) -> VideoSegmentMatch | None:
+    if len(run.row) < settings.min_frames:
+        return None
+    q0 = max(0.0, float(run.tq.min()) - frame_step / 2)
+    q1 = min(query_duration, float(run.tq.max()) + frame_step / 2)
+    if q1 - q0 < settings.min_duration_s:
+        return None
+    inside = np.count_nonzero((query_times >= run.tq.min()) & (query_times <= run.tq.max()))
+    r0 = float(np.clip(speed * q0 + offset, 0.0, reference_duration))
+    r1 = float(np.clip(speed * q1 + offset, 0.0, reference_duration))
+    return VideoSegmentMatch(
+        work=work, query_start=q0, query_end=q1, reference_start=r0, reference_end=r1,
+        speed=speed, mirrored=mirrored, frames=len(run.row),
+        similarity=float(run.sim.mean()), coverage=len(run.row) / max(inside, 1),
+    )
+
+
+def suppress_duplicates(segments: list[VideoSegmentMatch]) -> list[VideoSegmentMatch]:
+    """Best first; a segment of the same work overlapping a kept one on the query axis by more
+    than half of the shorter is the same finding seen twice (mirrored and not, or a still
+    shot matching at two offsets) and is dropped."""
+    kept: list[VideoSegmentMatch] = []
+    for seg in sorted(segments, key=lambda s: -s.score):
+        duplicate = any(
+            k.work == seg.work and _overlap(k, seg) > 0.5 * min(
+                k.query_end - k.query_start, seg.query_end - seg.query_start)
+            for k in kept
+        )
+        if not duplicate:
+            kept.append(seg)
+    return kept
+
+
+def _overlap(a: VideoSegmentMatch, b: VideoSegmentMatch) -> float:
+    return max(0.0, min(a.query_end, b.query_end) - max(a.query_start, b.query_start))

@@ -1,0 +1,56 @@
+"""Calibrated scores for aligned video segments, per descriptor.
+
+A segment's evidence is how alike its frame pairs are (``similarity``), how many there are
+(``frames``) and how steadily the line holds across the range (``coverage``).  A logistic model
+maps them to [0, 1] so that one threshold means the same for every descriptor; its weights are
+fitted by ``homage bench video --calibrate`` on a corpus built with a *different seed* from the
+benchmark's (see docs/benchmarks.md), never on the benchmark's own queries.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+from homage.match.video_align import VideoAlignSettings, VideoSegmentMatch
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Alignment settings and logistic weights for one descriptor."""
+
+    align: VideoAlignSettings
+    bias: float
+    similarity: float
+    log_frames: float
+    coverage: float
+
+
+CALIBRATIONS: dict[str, Calibration] = {
+    "effnet-lite0": Calibration(
+        align=VideoAlignSettings(min_similarity=0.55),
+        bias=-14.0, similarity=16.0, log_frames=1.6, coverage=2.0,
+    ),
+    "pdq": Calibration(
+        align=VideoAlignSettings(min_similarity=0.3),
+        bias=-6.0, similarity=8.0, log_frames=1.6, coverage=2.0,
+    ),
+}
+
+
+def calibration_for(descriptor: str) -> Calibration:
+    return CALIBRATIONS[descriptor]
+
+
+def segment_features(segment: VideoSegmentMatch) -> tuple[float, float, float]:
+    """The model's inputs: (similarity, log frames, coverage)."""
+    return segment.similarity, math.log(max(segment.frames, 1)), segment.coverage
+
+
+def score_segment(segment: VideoSegmentMatch, calibration: Calibration) -> VideoSegmentMatch:
+    """``segment`` with its calibrated score."""
+    sim, log_frames, coverage = segment_features(segment)
+    z = (calibration.bias + calibration.similarity * sim + calibration.log_frames * log_frames
+         + calibration.coverage * coverage)
+    return dataclasses.replace(segment, score=1.0 / (1.0 + math.exp(-z)))
