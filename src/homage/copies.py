@@ -6,6 +6,7 @@ joins decoding (``media.video``), shots, descriptors, the vector index and align
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from homage.media.video import video_frames
 from homage.shots import CutDetector
 from homage.types import Match, Transform
 from homage.visual import AVAILABLE_DESCRIPTORS, FrameDescriptor
+from homage.visual.pdq import SAME_PICTURE, hamming, pdq_bits
 from homage.visual.prints import VisualPrint, VisualSettings
 
 #: Called with the seconds of video processed since the last call.
@@ -33,11 +35,12 @@ Advance = Callable[[float], None]
 
 @dataclass(frozen=True)
 class QueryFrames:
-    """A query's frames as decoded and mirrored: ``mirrored`` is (n, dim) like
-    ``print.vectors``, describing each frame flipped left to right."""
+    """A query's frames as decoded and mirrored: ``mirrored`` (n, dim) and ``mirrored_pdq``
+    (n, 32) describe each frame of ``print`` flipped left to right."""
 
     print: VisualPrint
     mirrored: np.ndarray
+    mirrored_pdq: np.ndarray
 
 
 @functools.cache
@@ -58,36 +61,40 @@ def describe_video(
     """Sample, describe and cut one video; ``mirrored`` also describes flipped frames."""
     descriptor = descriptor_for(settings.descriptor)
     cuts = CutDetector()
-    times, vectors, flipped, boxes = [], [], [], []
+    parts: dict[str, list[np.ndarray]] = {
+        k: [] for k in ("times", "boxes", "vectors", "pdq", "mirrored", "mirrored_pdq")}
     done = 0.0
     for batch in video_frames(path, fps=settings.fps, size=descriptor.input_size,
                               max_seconds=max_seconds, observer=cuts.update,
                               remove_borders=settings.remove_borders):
-        times.append(batch.times)
-        boxes.append(batch.boxes)
-        vectors.append(descriptor.describe(batch.frames))
+        parts["times"].append(batch.times.astype(np.float32))
+        parts["boxes"].append(batch.boxes)
+        parts["vectors"].append(descriptor.describe(batch.frames))
+        parts["pdq"].append(pdq_bits(batch.frames))
         if mirrored:
-            flipped.append(descriptor.describe(np.ascontiguousarray(batch.frames[:, :, ::-1])))
+            flipped = np.ascontiguousarray(batch.frames[:, :, ::-1])
+            parts["mirrored"].append(descriptor.describe(flipped))
+            parts["mirrored_pdq"].append(pdq_bits(flipped))
         if advance is not None:
             advance(float(batch.times[-1]) - done)
             done = float(batch.times[-1])
-    dim = descriptor.dim
-    frames = VisualPrint(
-        times=np.concatenate(times).astype(np.float32),
-        vectors=np.concatenate(vectors) if vectors else np.zeros((0, dim), np.float32),
-        boxes=np.concatenate(boxes),
-        cuts=np.asarray(cuts.cuts, dtype=np.float32),
-    )
-    mirror = np.concatenate(flipped) if flipped else np.zeros((0, dim), np.float32)
-    return QueryFrames(frames, mirror)
+    empty = {"times": (0,), "boxes": (0, 4), "vectors": (0, descriptor.dim), "pdq": (0, 32),
+             "mirrored": (0, descriptor.dim), "mirrored_pdq": (0, 32)}
+    joined = {k: np.concatenate(v) if v else np.zeros(empty[k], np.float32)
+              for k, v in parts.items()}
+    frames = VisualPrint(times=joined["times"], vectors=joined["vectors"],
+                         boxes=joined["boxes"], cuts=np.asarray(cuts.cuts, dtype=np.float32),
+                         pdq=joined["pdq"].astype(np.uint8))
+    return QueryFrames(frames, joined["mirrored"], joined["mirrored_pdq"].astype(np.uint8))
 
 
 def copy_matches(
     query: QueryFrames, index: VectorIndex, durations: dict[int, float],
-    names: dict[int, str], query_duration: float, *, settings: VisualSettings,
-    threshold: float,
+    names: dict[int, str], query_duration: float, *, prints_of: Callable[[int], VisualPrint],
+    settings: VisualSettings, threshold: float,
 ) -> list[Match]:
-    """Look up, align, score, threshold: the ``visual_copy`` matches of one described query."""
+    """Look up, align, check the layout, score, threshold: the ``visual_copy`` matches of one
+    described query.  ``prints_of(work)`` gives a reference's stored frames."""
     calibration = calibration_for(settings.descriptor)
     align = calibration.align
     neighbours = {
@@ -99,11 +106,35 @@ def copy_matches(
         reference_durations=durations, query_duration=query_duration,
         frame_step=1.0 / settings.fps, settings=align,
     )
-    scored = [score_segment(s, calibration) for s in segments]
+    prints = {w: prints_of(w) for w in {s.work for s in segments}}
+    scored = [score_segment(_check_layout(s, query, prints[s.work]), calibration)
+              for s in segments]
     return [
         _to_match(s, names[s.work], query.print)
         for s in suppress_duplicates(scored) if s.score >= threshold
     ]
+
+
+def _check_layout(segment: VideoSegmentMatch, query: QueryFrames,
+                  reference: VisualPrint) -> VideoSegmentMatch:
+    """Decide the orientation and measure layout agreement on the PDQ hashes of the inliers.
+
+    Where PDQ recognises the picture (distance under ``SAME_PICTURE`` either way round) it
+    says which way round the copy is; where it recognises nothing (a heavy crop, a picture in
+    a picture) the learned descriptor's majority decides.  ``layout`` is the fraction of
+    inliers PDQ recognises: an exact-picture check the score can lean on.
+    """
+    rows = segment.query_rows
+    ref_rows = np.clip(np.searchsorted(reference.times, segment.reference_times),
+                       0, len(reference.times) - 1)
+    straight = hamming(query.print.pdq[rows], reference.pdq[ref_rows])
+    flipped = hamming(query.mirrored_pdq[rows], reference.pdq[ref_rows])
+    known = np.minimum(straight, flipped) <= SAME_PICTURE
+    if np.count_nonzero(known) >= 2:
+        mirrored = float(np.mean(flipped[known] < straight[known]))
+    else:
+        mirrored = segment.mirrored
+    return dataclasses.replace(segment, mirrored=mirrored, layout=float(np.mean(known)))
 
 
 def _to_match(segment: VideoSegmentMatch, reference: str, frames: VisualPrint) -> Match:
@@ -120,5 +151,5 @@ def _to_match(segment: VideoSegmentMatch, reference: str, frames: VisualPrint) -
         reference_end=segment.reference_end,
         score=segment.score,
         transform=Transform(speed=segment.speed, tempo=segment.speed,
-                            mirrored=segment.mirrored, region=region),
+                            mirrored=segment.mirrored > 0.5, region=region),
     )

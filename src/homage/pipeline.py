@@ -209,8 +209,9 @@ def _scan_one(
             audio, index, durations, names, duration, peaks_of=library.peaks,
             settings=settings),
         copies=lambda frames, duration: copy_matches(
-            frames, vectors, durations, names, duration, settings=settings.visual,
-            threshold=settings.threshold) if vectors is not None else [],
+            frames, vectors, durations, names, duration, prints_of=_stored_frames(library),
+            settings=settings.visual, threshold=settings.threshold)
+        if vectors is not None else [],
     )
 
 
@@ -263,7 +264,8 @@ def compare_files(
         index = VectorIndex.build([(0, ref.times, ref.vectors)], dim=ref.vectors.shape[1])
         ref_duration = max(ref_info.duration, float(ref.times[-1]) if len(ref) else 0.0)
         return copy_matches(frames, index, {0: ref_duration}, names, duration,
-                            settings=settings.visual, threshold=settings.threshold)
+                            prints_of={0: ref}.__getitem__, settings=settings.visual,
+                            threshold=settings.threshold)
 
     return _match_query(query_path, info, settings, progress, audio=audio, copies=copies)
 
@@ -307,6 +309,16 @@ def _to_match(segment: AudioSegmentMatch, reference: str) -> Match:
         transform=Transform(speed=tempo if resampled else 1.0, pitch_semitones=pitch,
                             tempo=tempo),
     )
+
+
+def _stored_frames(library: Library) -> Callable[[int], VisualPrint]:
+    def frames_of(work: int) -> VisualPrint:
+        stored = library.visual(work)
+        if stored is None:
+            raise UnsupportedMedia("indexed without frames; run `homage library check`",
+                                   path=library.paths().get(work, str(work)))
+        return stored
+    return frames_of
 
 
 def _refuse_nothing_in_common(query: MediaInfo, reference: MediaInfo,

@@ -44,7 +44,8 @@ CREATE TABLE IF NOT EXISTS visual_features (
     times   BLOB NOT NULL,
     vectors BLOB NOT NULL,
     boxes   BLOB NOT NULL,
-    cuts    BLOB NOT NULL
+    cuts    BLOB NOT NULL,
+    pdq     BLOB NOT NULL
 );
 """
 

@@ -283,17 +283,18 @@ class Library:
     def visual(self, work_id: int) -> VisualPrint | None:
         """One work's visual description, None for a work with no video."""
         row = self._db.execute(
-            "SELECT count, dim, times, vectors, boxes, cuts FROM visual_features "
+            "SELECT count, dim, times, vectors, boxes, cuts, pdq FROM visual_features "
             "WHERE work_id = ?", (work_id,)
         ).fetchone()
         if row is None:
             return None
-        count, dim, times, vectors, boxes, cuts = row
+        count, dim, times, vectors, boxes, cuts, pdq = row
         return VisualPrint(
             times=np.frombuffer(times, dtype="<f4"),
             vectors=np.frombuffer(vectors, dtype="<f2").reshape(count, dim).astype(np.float32),
             boxes=np.frombuffer(boxes, dtype="<f4").reshape(count, 4),
             cuts=np.frombuffer(cuts, dtype="<f4"),
+            pdq=np.frombuffer(pdq, dtype=np.uint8).reshape(count, 32),
         )
 
     def peaks(self, work_id: int) -> Peaks:
@@ -362,11 +363,11 @@ class Library:
         less than 1e-3, far below what separates a copy from a look-alike."""
         vectors = np.asarray(visual.vectors)
         self._db.execute(
-            "INSERT INTO visual_features(work_id, count, dim, times, vectors, boxes, cuts) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO visual_features(work_id, count, dim, times, vectors, boxes, cuts, pdq) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (work_id, len(visual), vectors.shape[1], visual.times.astype("<f4").tobytes(),
              vectors.astype("<f2").tobytes(), visual.boxes.astype("<f4").tobytes(),
-             visual.cuts.astype("<f4").tobytes()),
+             visual.cuts.astype("<f4").tobytes(), visual.pdq.astype(np.uint8).tobytes()),
         )
 
     def move_work(self, work_id: int, *, path: str, size: int, mtime: float,
@@ -442,7 +443,7 @@ _BAD_AUDIO = (
 )
 _BAD_VISUAL = (
     "length(times) != 4 * count OR length(vectors) != 2 * count * dim "
-    "OR length(boxes) != 16 * count OR length(cuts) % 4 != 0"
+    "OR length(boxes) != 16 * count OR length(cuts) % 4 != 0 OR length(pdq) != 32 * count"
 )
 _NO_FEATURES = (
     "id NOT IN (SELECT work_id FROM audio_fingerprints) "

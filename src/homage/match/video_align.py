@@ -1,11 +1,11 @@
 """Temporal alignment of frame look-ups into copied segments: a Hough over speed and offset.
 
-Each query frame brings its ``k`` nearest reference frames.  A copied stretch shows up as many
-(query time, reference time) pairs on one line ``t_ref = speed * t_query + offset``, whatever
-else the frames look like; chance neighbours scatter.  So, per reference work and per
-orientation (the query as decoded, and mirrored), pairs vote into cells of (speed on a
-log grid from ×0.5 to ×2, offset in ``offset_bin_s`` bins), one vote per query frame per cell,
-weighted by similarity.  The strongest cell gives a line, refined by a weighted least-squares
+Each query frame brings its ``k`` nearest reference frames, looked up as decoded and mirrored.
+A copied stretch shows up as many (query time, reference time) pairs on one line
+``t_ref = speed * t_query + offset``, whatever else the frames look like; chance neighbours
+scatter.  So, per reference work, pairs vote into cells of (speed on a log grid from ×0.5 to
+×2, offset in ``offset_bin_s`` bins), one vote per query frame per cell, weighted by
+similarity.  The strongest cell gives a line, refined by a weighted least-squares
 fit on its inliers; the inliers split into runs wherever the query has a gap, and each run is
 a segment.  Its pairs leave the pool and the next cell is taken, so a query that reuses
 several shots of one film, out of order, yields one segment per shot.
@@ -31,11 +31,11 @@ class VideoAlignSettings:
     min_speed: float = 0.45
     max_speed: float = 2.2
     speed_steps_per_octave: int = 12
-    offset_bin_s: float = 1.0
+    offset_bin_s: float = 0.5
     #: a pair is on a line when its reference time is within this of the line
-    tolerance_s: float = 0.8
+    tolerance_s: float = 0.6
     #: a run of inliers breaks where the query has no inlier for this long
-    max_gap_s: float = 2.6
+    max_gap_s: float = 1.6
     min_frames: int = 2
     min_duration_s: float = 0.9
     #: cells weaker than this (sum of vote weights) end the search in a work
@@ -48,7 +48,11 @@ class VideoSegmentMatch:
     """One aligned stretch between a query and a reference work, before thresholding.
 
     ``similarity`` is the mean similarity of the inlier pairs, ``frames`` their count,
-    ``coverage`` the fraction of the query frames inside the range that found the line.
+    ``coverage`` the fraction of the query frames inside the range that found the line,
+    ``mirrored`` the fraction of inliers whose best look-up was the mirrored frame.
+    ``query_rows`` and ``reference_times`` are the inlier pairs themselves, for the checks
+    that follow alignment; ``layout`` is what the layout check found (see
+    ``homage.copies``).
     """
 
     work: int
@@ -57,10 +61,13 @@ class VideoSegmentMatch:
     reference_start: float
     reference_end: float
     speed: float
-    mirrored: bool
+    mirrored: float
     frames: int
     similarity: float
     coverage: float
+    query_rows: np.ndarray
+    reference_times: np.ndarray
+    layout: float = 0.0
     score: float = 0.0
 
 
@@ -70,9 +77,11 @@ class _Pairs:
     tq: np.ndarray
     tr: np.ndarray
     sim: np.ndarray
+    mirrored: np.ndarray
 
     def take(self, keep: np.ndarray) -> _Pairs:
-        return _Pairs(self.row[keep], self.tq[keep], self.tr[keep], self.sim[keep])
+        return _Pairs(self.row[keep], self.tq[keep], self.tr[keep], self.sim[keep],
+                      self.mirrored[keep])
 
 
 def align_frames(
@@ -87,31 +96,36 @@ def align_frames(
     query_times:
         (n,) seconds of the query frames that were looked up.
     neighbours:
-        ``{False: as decoded, True: mirrored}`` look-ups of the query frames.
+        ``{False: as decoded, True: mirrored}`` look-ups of the query frames.  Both vote
+        together: a learned descriptor is nearly blind to mirroring, so which orientation
+        it is gets decided after alignment, on evidence that can tell.
     frame_step:
         Seconds between kept query frames (``1 / fps``): a segment extends half a step
         beyond its first and last inlier frame.
     """
-    found: list[VideoSegmentMatch] = []
+    rows, works, times, sims, flips = [], [], [], [], []
     for mirrored, result in neighbours.items():
-        rows = np.repeat(np.arange(len(query_times)), result.work.shape[1])
-        work = result.work.ravel()
-        sim = result.similarity.ravel()
-        keep = (work >= 0) & (sim >= settings.min_similarity)
-        for work_id in np.unique(work[keep]):
-            mask = keep & (work == work_id)
-            pairs = _Pairs(rows[mask], query_times[rows[mask]], result.time.ravel()[mask],
-                           sim[mask])
-            found.extend(_align_work(
-                pairs, int(work_id), mirrored, query_times, settings=settings,
-                frame_step=frame_step, query_duration=query_duration,
-                reference_duration=reference_durations.get(int(work_id), np.inf),
-            ))
+        rows.append(np.repeat(np.arange(len(query_times)), result.work.shape[1]))
+        works.append(result.work.ravel())
+        times.append(result.time.ravel())
+        sims.append(result.similarity.ravel())
+        flips.append(np.full(result.work.size, mirrored))
+    row, work, time_, sim, flip = (np.concatenate(a) for a in (rows, works, times, sims, flips))
+    keep = (work >= 0) & (sim >= settings.min_similarity)
+    found: list[VideoSegmentMatch] = []
+    for work_id in np.unique(work[keep]):
+        mask = keep & (work == work_id)
+        pairs = _Pairs(row[mask], query_times[row[mask]], time_[mask], sim[mask], flip[mask])
+        found.extend(_align_work(
+            pairs, int(work_id), query_times, settings=settings,
+            frame_step=frame_step, query_duration=query_duration,
+            reference_duration=reference_durations.get(int(work_id), np.inf),
+        ))
     return found
 
 
 def _align_work(
-    pairs: _Pairs, work: int, mirrored: bool, query_times: np.ndarray, *,
+    pairs: _Pairs, work: int, query_times: np.ndarray, *,
     settings: VideoAlignSettings, frame_step: float, query_duration: float,
     reference_duration: float,
 ) -> list[VideoSegmentMatch]:
@@ -123,19 +137,26 @@ def _align_work(
         line = _strongest_line(pairs, speeds, settings)
         if line is None:
             break
-        speed, offset = line
-        inliers = _inliers(pairs, speed, offset, settings.tolerance_s)
-        speed, offset = _fit_line(pairs.take(inliers), speed, offset, settings)
-        inliers = _inliers(pairs, speed, offset, settings.tolerance_s)
-        chosen = pairs.take(inliers)
-        for run in _runs(chosen, settings.max_gap_s):
-            segment = _segment(chosen.take(run), work, mirrored, speed, offset, query_times,
-                               settings=settings, frame_step=frame_step,
-                               query_duration=query_duration,
+        inliers = np.flatnonzero(_inliers(pairs, *line, settings.tolerance_s))
+        explained = np.zeros(len(pairs.row), dtype=bool)
+        explained[inliers] = True
+        # A Hough cell can hold two shots whose lines cross it; each run gets its own line.
+        for run in _runs(pairs.take(inliers), settings.max_gap_s):
+            seed = pairs.take(inliers[run])
+            window = (pairs.tq >= seed.tq.min() - frame_step) & (
+                pairs.tq <= seed.tq.max() + frame_step)
+            local = _strongest_line(pairs.take(window), speeds, settings) or line
+            rough = _inliers(pairs, *local, settings.tolerance_s) & window
+            speed, offset = _fit_line(pairs.take(rough), *local, settings)
+            chosen = pairs.take(_inliers(pairs, speed, offset, settings.tolerance_s) & window)
+            segment = _segment(chosen, work, speed, offset, query_times, settings=settings,
+                               frame_step=frame_step, query_duration=query_duration,
                                reference_duration=reference_duration)
             if segment is not None:
                 segments.append(segment)
-        pairs = pairs.take(~_near_line(pairs, speed, offset, settings.tolerance_s, chosen))
+            explained |= window & _near_line(pairs, speed, offset, settings.tolerance_s,
+                                             chosen)
+        pairs = pairs.take(~explained)
     return segments
 
 
@@ -222,7 +243,7 @@ def _near_line(pairs: _Pairs, speed: float, offset: float, tolerance: float,
 
 
 def _segment(
-    run: _Pairs, work: int, mirrored: bool, speed: float, offset: float,
+    run: _Pairs, work: int, speed: float, offset: float,
     query_times: np.ndarray, *, settings: VideoAlignSettings, frame_step: float,
     query_duration: float, reference_duration: float,
 ) -> VideoSegmentMatch | None:
@@ -237,15 +258,16 @@ def _segment(
     r1 = float(np.clip(speed * q1 + offset, 0.0, reference_duration))
     return VideoSegmentMatch(
         work=work, query_start=q0, query_end=q1, reference_start=r0, reference_end=r1,
-        speed=speed, mirrored=mirrored, frames=len(run.row),
+        speed=speed, mirrored=float(run.mirrored.mean()), frames=len(run.row),
         similarity=float(run.sim.mean()), coverage=len(run.row) / max(inside, 1),
+        query_rows=run.row, reference_times=run.tr,
     )
 
 
 def suppress_duplicates(segments: list[VideoSegmentMatch]) -> list[VideoSegmentMatch]:
     """Best first; a segment of the same work overlapping a kept one on the query axis by more
-    than half of the shorter is the same finding seen twice (mirrored and not, or a still
-    shot matching at two offsets) and is dropped."""
+    than half of the shorter is the same finding seen twice (a still shot matching at two
+    offsets) and is dropped."""
     kept: list[VideoSegmentMatch] = []
     for seg in sorted(segments, key=lambda s: -s.score):
         duplicate = any(

@@ -1,7 +1,8 @@
 """Calibrated scores for aligned video segments, per descriptor.
 
 A segment's evidence is how alike its frame pairs are (``similarity``), how many there are
-(``frames``) and how steadily the line holds across the range (``coverage``).  A logistic model
+(``frames``), how steadily the line holds across the range (``coverage``) and how many pairs
+are the very same picture by a layout hash (``layout``).  A logistic model
 maps them to [0, 1] so that one threshold means the same for every descriptor; its weights are
 fitted by ``homage bench video --calibrate`` on a corpus built with a *different seed* from the
 benchmark's (see docs/benchmarks.md), never on the benchmark's own queries.
@@ -25,16 +26,17 @@ class Calibration:
     similarity: float
     log_frames: float
     coverage: float
+    layout: float
 
 
 CALIBRATIONS: dict[str, Calibration] = {
     "effnet-lite0": Calibration(
-        align=VideoAlignSettings(min_similarity=0.55),
-        bias=-14.0, similarity=16.0, log_frames=1.6, coverage=2.0,
+        align=VideoAlignSettings(min_similarity=0.6),
+        bias=-14.0, similarity=16.0, log_frames=1.6, coverage=2.0, layout=1.0,
     ),
     "pdq": Calibration(
         align=VideoAlignSettings(min_similarity=0.3),
-        bias=-6.0, similarity=8.0, log_frames=1.6, coverage=2.0,
+        bias=-6.0, similarity=8.0, log_frames=1.6, coverage=2.0, layout=1.0,
     ),
 }
 
@@ -43,14 +45,15 @@ def calibration_for(descriptor: str) -> Calibration:
     return CALIBRATIONS[descriptor]
 
 
-def segment_features(segment: VideoSegmentMatch) -> tuple[float, float, float]:
-    """The model's inputs: (similarity, log frames, coverage)."""
-    return segment.similarity, math.log(max(segment.frames, 1)), segment.coverage
+def segment_features(segment: VideoSegmentMatch) -> tuple[float, float, float, float]:
+    """The model's inputs: (similarity, log frames, coverage, layout)."""
+    return (segment.similarity, math.log(max(segment.frames, 1)), segment.coverage,
+            segment.layout)
 
 
 def score_segment(segment: VideoSegmentMatch, calibration: Calibration) -> VideoSegmentMatch:
     """``segment`` with its calibrated score."""
-    sim, log_frames, coverage = segment_features(segment)
+    sim, log_frames, coverage, layout = segment_features(segment)
     z = (calibration.bias + calibration.similarity * sim + calibration.log_frames * log_frames
-         + calibration.coverage * coverage)
+         + calibration.coverage * coverage + calibration.layout * layout)
     return dataclasses.replace(segment, score=1.0 / (1.0 + math.exp(-z)))

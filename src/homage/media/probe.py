@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from homage.types import MediaInfo
 def open_container(path: str | Path) -> Iterator[av.container.InputContainer]:
     """Open ``path`` for reading, mapping every way that can fail to a one-line ``HomageError``."""
     path = Path(path)
+    _quiet_ffmpeg()
     if not path.exists():
         raise HomageError("no such file", path=path)
     if path.is_dir():
@@ -38,6 +40,14 @@ def open_container(path: str | Path) -> Iterator[av.container.InputContainer]:
         yield container
     finally:
         container.close()
+
+
+@functools.cache
+def _quiet_ffmpeg() -> None:
+    """Silence FFmpeg's own logging, which otherwise writes to stderr directly: a damaged
+    stream can print a line per packet (hundreds of thousands), and every failure that matters
+    already reaches the caller as an exception turned into a one-line ``HomageError``."""
+    av.logging.set_level(av.logging.PANIC)
 
 
 def probe(path: str | Path) -> MediaInfo:

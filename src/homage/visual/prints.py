@@ -38,12 +38,16 @@ class VisualPrint:
         (n, 4) float32 picture region kept inside black bars (left, top, right, bottom).
     cuts:
         (c,) float32 shot boundaries in seconds.
+    pdq:
+        (n, 32) uint8, each frame's 256-bit PDQ hash: the cheap layout check that settles
+        what a learned descriptor cannot (was the copy mirrored? is it the very picture?).
     """
 
     times: np.ndarray
     vectors: np.ndarray
     boxes: np.ndarray
     cuts: np.ndarray
+    pdq: np.ndarray
 
     def __len__(self) -> int:
         return len(self.times)

@@ -1,0 +1,130 @@
+"""Visual copies end to end: edited copies of generated footage are found where they are."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from homage.config import Settings
+from homage.library import Library
+from homage.pipeline import compare_files, index_paths, scan_paths
+from homage.types import Match
+from synth_video import (
+    crop,
+    edited,
+    excerpt,
+    letterbox,
+    mirror,
+    read_all,
+    recolour,
+    shots,
+    write_video,
+)
+
+
+@dataclass(frozen=True)
+class Footage:
+    root: Path
+    ref: Path
+    other: Path
+    unrelated: Path
+    query: Path
+    fresh: Path
+
+
+@pytest.fixture(scope="module")
+def footage(tmp_path_factory: pytest.TempPathFactory) -> Footage:
+    root = tmp_path_factory.mktemp("footage")
+    ref = write_video(root / "ref.mp4", shots([0, 1, 2, 3, 4, 5], 4.0), crf=18)
+    other = write_video(root / "other.mp4", shots([6, 7, 8, 9], 4.0), crf=18)
+    unrelated = write_video(root / "unrelated.mp4", shots([10, 11, 12, 13, 14], 3.0))
+    ref_frames, other_frames = read_all(ref), read_all(other)
+    query_frames = [
+        *shots([15], 2.0),
+        *edited(excerpt(ref_frames, 5.0, 13.0), crop(0.2), mirror, recolour),
+        *shots([16], 2.0),
+        *excerpt(ref_frames, 14.0, 22.0, speed=2.0),
+        *edited(excerpt(other_frames, 2.0, 8.0), letterbox),
+    ]
+    query = write_video(root / "query.mp4", query_frames, crf=30)
+    fresh = write_video(root / "fresh.mp4", shots([17, 18, 19, 20], 3.0))
+    return Footage(root, ref, other, unrelated, query, fresh)
+
+
+def _settings(tmp_path: Path) -> Settings:
+    return Settings(library=tmp_path / "lib", kinds=("copy",))
+
+
+def _near(match: Match, q: tuple[float, float], r: tuple[float, float], *,
+          tolerance: float = 0.6) -> bool:
+    return (abs(match.query_start - q[0]) <= tolerance
+            and abs(match.query_end - q[1]) <= tolerance
+            and abs(match.reference_start - r[0]) <= 2 * tolerance
+            and abs(match.reference_end - r[1]) <= 2 * tolerance)
+
+
+@pytest.fixture(scope="module")
+def scanned(footage: Footage, tmp_path_factory: pytest.TempPathFactory):
+    settings = _settings(tmp_path_factory.mktemp("library"))
+    with Library.open(settings.library, visual=settings.visual) as library:
+        report = index_paths(library, [footage.ref, footage.other, footage.unrelated],
+                             settings=settings)
+        results, failures = scan_paths(library, [footage.query, footage.fresh],
+                                       settings=settings)
+        stats = library.stats()
+    assert report.failed == [] and failures == []
+    return results, stats
+
+
+def test_edited_copies_are_found_at_the_right_place(scanned, footage: Footage) -> None:
+    [query, _], _ = scanned
+    found = {(m.reference, round(m.query_start)): m for m in query.matches}
+    assert all(m.kind == "visual_copy" for m in query.matches)
+    mirrored = [m for m in query.matches if m.reference == str(footage.ref.resolve())
+                and _near(m, (2.0, 10.0), (5.0, 13.0))]
+    assert mirrored, found
+    assert mirrored[0].transform.mirrored
+    fast = [m for m in query.matches if m.reference == str(footage.ref.resolve())
+            and _near(m, (12.0, 16.0), (14.0, 22.0))]
+    assert fast, found
+    assert fast[0].transform.speed == pytest.approx(2.0, rel=0.08)
+    assert not fast[0].transform.mirrored
+    boxed = [m for m in query.matches if m.reference == str(footage.other.resolve())
+             and _near(m, (16.0, 22.0), (2.0, 8.0))]
+    assert boxed, found
+    region = boxed[0].transform.region
+    assert region is not None and region[1] == pytest.approx(0.125, abs=0.03)
+    assert region[3] == pytest.approx(0.875, abs=0.03)
+
+
+def test_nothing_else_is_reported(scanned, footage: Footage) -> None:
+    [query, fresh], _ = scanned
+    assert fresh.matches == ()
+    unrelated = str(footage.unrelated.resolve())
+    assert all(m.reference != unrelated for m in query.matches)
+    assert len(query.matches) == 3, query.matches
+    assert all(0.5 <= m.score <= 1.0 for m in query.matches)
+
+
+def test_index_stores_frames_of_every_video(scanned) -> None:
+    _, stats = scanned
+    assert stats.works == 3
+    assert stats.frames == pytest.approx(2 * (24 + 16 + 15), abs=12)
+    assert stats.index_bytes > 0
+
+
+def test_compare_finds_the_copy_without_a_library(footage: Footage) -> None:
+    result = compare_files(footage.query, footage.ref, settings=Settings(kinds=("copy",)))
+    spans = sorted((round(m.query_start), round(m.query_end)) for m in result.matches)
+    assert spans == [(2, 10), (12, 16)]
+    assert result.duration == pytest.approx(22.0, abs=0.1)
+
+
+def test_kinds_without_copy_look_at_no_frames(footage: Footage) -> None:
+    result = compare_files(footage.query, footage.ref,
+                           settings=Settings(kinds=("copy",), threshold=1.0))
+    assert result.matches == ()
+    assert np.isfinite(result.duration)
