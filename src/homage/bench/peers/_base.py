@@ -4,13 +4,16 @@ Driver protocol
 ---------------
 A peer's driver script (``_drivers/drive_*.py``) runs under the peer's own interpreter as
 ``python DRIVER REQUEST.json RESULT.json``.  The request holds ``references`` and ``queries``
-(paths of mono 16-bit wav files the runner made), ``work_dir`` (scratch space) and
-``options`` (peer specific).  The result holds ``predictions`` (a list of objects with
-``query``, ``reference``, ``query_start``, ``query_end``, ``reference_start``,
-``reference_end`` in seconds, ``score`` in [0, 1] and ``raw_score``), ``index_cpu_seconds``,
-``index_wall_seconds``, ``query_wall_seconds`` and ``query_cpu_seconds`` (one per query),
-``peak_rss_bytes``, ``index_bytes``, ``reference_seconds`` and ``notes``.  Timing is taken
-inside the driver so that interpreter start-up and imports count for no one.
+(for audio peers, paths of mono 16-bit wav files the runner made; for video peers, the
+video files themselves, by absolute path), ``work_dir`` (scratch space) and ``options``
+(peer specific); a video request also holds ``durations`` (seconds of each input, by path,
+read from the container by homage so that every peer counts the same seconds).  The result
+holds ``predictions`` (a list of objects with ``query``, ``reference``, ``query_start``,
+``query_end``, ``reference_start``, ``reference_end`` in seconds, ``score`` in [0, 1] and
+``raw_score``), ``index_cpu_seconds``, ``index_wall_seconds``, ``query_wall_seconds`` and
+``query_cpu_seconds`` (one per query), ``peak_rss_bytes``, ``index_bytes``,
+``reference_seconds`` and ``notes``.  Timing is taken inside the driver so that interpreter
+start-up and imports count for no one.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import Any, ClassVar
 from homage.bench.metrics import SegmentPair
 from homage.bench.peers import _env
 from homage.errors import HomageError
+from homage.media.probe import probe
 
 logger = logging.getLogger(__name__)
 
@@ -85,18 +89,18 @@ class PeerResult:
 
     @property
     def index_throughput(self) -> float:
-        """Reference audio seconds indexed per CPU second."""
+        """Reference (audio or video) seconds indexed per CPU second."""
         return self.reference_seconds / self.index_cpu_seconds if self.index_cpu_seconds else 0.0
 
     @property
     def index_bytes_per_hour(self) -> float:
-        """Index size per hour of reference audio."""
+        """Index size per hour of reference media."""
         hours = self.reference_seconds / 3600.0
         return self.index_bytes / hours if hours else 0.0
 
 
-class AudioPeer(ABC):
-    """Another audio-matching system, run beside homage on the same references and queries.
+class Peer(ABC):
+    """Another matching system, run beside homage on the same references and queries.
 
     ``setup`` is separate from ``run`` because installing a peer can take minutes and can
     fail for reasons that are not the peer's fault (no network, no old interpreter); the
@@ -123,18 +127,29 @@ class AudioPeer(ABC):
         """
 
 
-class VenvAudioPeer(AudioPeer):
+class AudioPeer(Peer):
+    """Another audio-matching system, run beside homage in ``bench audio``."""
+
+
+class VideoPeer(Peer):
+    """Another video copy-detection system, run beside homage in ``bench video``."""
+
+    #: False for peers that only compare whole videos: their predictions then span the
+    #: whole query and the whole reference, so segment metrics judge them as they are.
+    localises: ClassVar[bool] = True
+
+
+class VenvPeer(Peer):
     """A peer installed from PyPI into its own venv and driven by a script run inside it.
 
-    Subclasses say which package, interpreter and driver; ``_install`` does the work.
+    Subclasses say which package, interpreter and driver; ``_install`` does the work, and
+    ``_inputs`` says what files the driver is given.
     """
 
     #: Directory under ``work_dir`` holding the environment (variants may share one).
     env_name: ClassVar[str]
     #: Driver file name in ``_drivers``.
     driver: ClassVar[str]
-    #: Sample rate of the mono wav files the driver is given (the peer's native rate).
-    sample_rate: ClassVar[int]
 
     def __init__(self) -> None:
         self._work_dir: Path | None = None
@@ -162,11 +177,16 @@ class VenvAudioPeer(AudioPeer):
         Raises ``_env.SetupFailed`` with a one-line reason when that is impossible here.
         """
 
+    def _prerequisites(self) -> str | None:
+        """A one-line reason the peer cannot run on this machine at all, else ``None``."""
+        return None
+
     def setup(self, work_dir: Path) -> str | None:
         start = time.monotonic()
         self._work_dir = Path(work_dir).resolve()
-        if shutil.which("ffmpeg") is None:
-            return f"{self.name}: needs the ffmpeg command to convert inputs to wav"
+        missing = self._prerequisites()
+        if missing is not None:
+            return f"{self.name}: {missing}"
         peer_dir = self.peer_dir
         spec = self._spec()
         try:
@@ -206,16 +226,23 @@ class VenvAudioPeer(AudioPeer):
         """Extra environment for the driver process (e.g. where unpacked libraries live)."""
         return {}
 
+    @abstractmethod
+    def _inputs(self, paths: Sequence[Path]) -> list[Path]:
+        """The files the driver reads in place of ``paths`` (same order)."""
+
+    def _request_fields(self, inputs: Sequence[Path]) -> dict[str, Any]:
+        """Extra top-level request fields about the driver's input files."""
+        return {}
+
     def run(self, references: Sequence[Path], queries: Sequence[Path]) -> PeerResult:
         if self._python is None or self._work_dir is None:
             raise PeerError(f"{self.name}: setup() has not succeeded")
         if not references:
             raise PeerError(f"{self.name}: no references to index")
-        cache = self._work_dir / "wav-cache" / str(self.sample_rate)
-        ref_wavs = [to_wav(p, self.sample_rate, cache) for p in references]
-        query_wavs = [to_wav(p, self.sample_rate, cache) for p in queries]
-        originals = {os.fspath(w): str(p) for w, p in zip(ref_wavs, references, strict=True)}
-        originals.update({os.fspath(w): str(p) for w, p in zip(query_wavs, queries, strict=True)})
+        ref_inputs = self._inputs(references)
+        query_inputs = self._inputs(queries)
+        originals = {os.fspath(w): str(p) for w, p in zip(ref_inputs, references, strict=True)}
+        originals.update({os.fspath(w): str(p) for w, p in zip(query_inputs, queries, strict=True)})
 
         runs = self.peer_dir / "runs"
         runs.mkdir(parents=True, exist_ok=True)
@@ -223,10 +250,11 @@ class VenvAudioPeer(AudioPeer):
         try:
             with self._session(run_dir) as session_options:
                 request = {
-                    "references": [os.fspath(p) for p in ref_wavs],
-                    "queries": [os.fspath(p) for p in query_wavs],
+                    "references": [os.fspath(p) for p in ref_inputs],
+                    "queries": [os.fspath(p) for p in query_inputs],
                     "work_dir": os.fspath(run_dir),
                     "options": {**self._options(), **session_options},
+                    **self._request_fields([*ref_inputs, *query_inputs]),
                 }
                 raw = self._call_driver(request, run_dir)
                 self._amend(raw, run_dir)
@@ -293,6 +321,50 @@ class VenvAudioPeer(AudioPeer):
             index_wall_seconds=float(raw.get("index_wall_seconds", 0.0)),
             query_cpu_seconds_per_query=[float(s) for s in raw.get("query_cpu_seconds", [])],
         )
+
+
+class VenvAudioPeer(VenvPeer, AudioPeer):
+    """An audio peer in its own venv; its driver reads mono wav files at its native rate."""
+
+    #: Sample rate of the mono wav files the driver is given (the peer's native rate).
+    sample_rate: ClassVar[int]
+
+    def _prerequisites(self) -> str | None:
+        if shutil.which("ffmpeg") is None:
+            return "needs the ffmpeg command to convert inputs to wav"
+        return None
+
+    def _inputs(self, paths: Sequence[Path]) -> list[Path]:
+        assert self._work_dir is not None
+        cache = self._work_dir / "wav-cache" / str(self.sample_rate)
+        return [to_wav(p, self.sample_rate, cache) for p in paths]
+
+
+class VenvVideoPeer(VenvPeer, VideoPeer):
+    """A video peer in its own venv; its driver reads the video files themselves.
+
+    Decoding stays inside each peer (vPDQ links FFmpeg's libraries, the others run the
+    ``ffmpeg`` command), as a user of that peer would run it; homage only reads each file's
+    duration from its container and passes it in the request's ``durations``.
+    """
+
+    def _inputs(self, paths: Sequence[Path]) -> list[Path]:
+        out = []
+        for path in paths:
+            src = Path(path).resolve()
+            if not src.is_file():
+                raise PeerError("no such file", path=src)
+            out.append(src)
+        return out
+
+    def _request_fields(self, inputs: Sequence[Path]) -> dict[str, Any]:
+        durations = {}
+        for path in inputs:
+            try:
+                durations[os.fspath(path)] = probe(path).duration
+            except HomageError as exc:
+                raise PeerError(f"{self.name}: {exc}") from exc
+        return {"durations": durations}
 
 
 def to_wav(path: Path, sample_rate: int, cache_dir: Path) -> Path:
