@@ -289,7 +289,8 @@ def bench() -> None:
 def bench_audio(ctx: Context, quick: bool, seed: int, cache: Path | None, out: Path | None,
                 peers: str) -> None:
     """Audio-sample benchmark (see docs/benchmarks.md)."""
-    from homage.bench.audio import run_audio_bench, summary_line
+    from homage.bench.audio import run_audio_bench
+    from homage.bench.harness import summary_line
     from homage.config import default_cache_dir
 
     variant = "quick" if quick else "full"
