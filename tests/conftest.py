@@ -24,6 +24,18 @@ from synth_music import (
     write_audio,
     write_video_only,
 )
+from synth_video import (
+    Footage,
+    crop,
+    edited,
+    excerpt,
+    letterbox,
+    mirror,
+    read_all,
+    recolour,
+    shots,
+    write_video,
+)
 
 REF_SECONDS = 30.0
 REF_SEEDS = {"a": 11, "b": 22, "c": 33}
@@ -193,3 +205,24 @@ def _no_user_library(request: pytest.FixtureRequest, tmp_path_factory: pytest.Te
         return
     monkeypatch.delenv("HOMAGE_LIBRARY", raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("home") / "data"))
+
+
+@pytest.fixture(scope="session")
+def footage(tmp_path_factory: pytest.TempPathFactory) -> Footage:
+    """Three reference videos, a query holding three edited copies (a cropped, mirrored,
+    recoloured stretch; a ×2 one; a letterboxed one) and a query that copies nothing."""
+    root = tmp_path_factory.mktemp("footage")
+    ref = write_video(root / "ref.mp4", shots([0, 1, 2, 3, 4, 5], 4.0), crf=18)
+    other = write_video(root / "other.mp4", shots([6, 7, 8, 9], 4.0), crf=18)
+    unrelated = write_video(root / "unrelated.mp4", shots([10, 11, 12, 13, 14], 3.0))
+    ref_frames, other_frames = read_all(ref), read_all(other)
+    query_frames = [
+        *shots([15], 2.0),
+        *edited(excerpt(ref_frames, 5.0, 13.0), crop(0.2), mirror, recolour),
+        *shots([16], 2.0),
+        *excerpt(ref_frames, 14.0, 22.0, speed=2.0),
+        *edited(excerpt(other_frames, 2.0, 8.0), letterbox),
+    ]
+    query = write_video(root / "query.mp4", query_frames, crf=30)
+    fresh = write_video(root / "fresh.mp4", shots([17, 18, 19, 20], 3.0))
+    return Footage(root, ref, other, unrelated, query, fresh)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
@@ -16,6 +17,18 @@ FPS = 25
 SIZE = (180, 320)  # height, width
 
 Edit = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Footage:
+    """The video files the tests share (see the ``footage`` fixture)."""
+
+    root: Path
+    ref: Path
+    other: Path
+    unrelated: Path
+    query: Path
+    fresh: Path
 
 
 #: Photographs bundled with scikit-image (no download): one per shot, so shots differ as

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -12,46 +11,7 @@ from homage.config import Settings
 from homage.library import Library
 from homage.pipeline import compare_files, index_paths, scan_paths
 from homage.types import Match
-from synth_video import (
-    crop,
-    edited,
-    excerpt,
-    letterbox,
-    mirror,
-    read_all,
-    recolour,
-    shots,
-    write_video,
-)
-
-
-@dataclass(frozen=True)
-class Footage:
-    root: Path
-    ref: Path
-    other: Path
-    unrelated: Path
-    query: Path
-    fresh: Path
-
-
-@pytest.fixture(scope="module")
-def footage(tmp_path_factory: pytest.TempPathFactory) -> Footage:
-    root = tmp_path_factory.mktemp("footage")
-    ref = write_video(root / "ref.mp4", shots([0, 1, 2, 3, 4, 5], 4.0), crf=18)
-    other = write_video(root / "other.mp4", shots([6, 7, 8, 9], 4.0), crf=18)
-    unrelated = write_video(root / "unrelated.mp4", shots([10, 11, 12, 13, 14], 3.0))
-    ref_frames, other_frames = read_all(ref), read_all(other)
-    query_frames = [
-        *shots([15], 2.0),
-        *edited(excerpt(ref_frames, 5.0, 13.0), crop(0.2), mirror, recolour),
-        *shots([16], 2.0),
-        *excerpt(ref_frames, 14.0, 22.0, speed=2.0),
-        *edited(excerpt(other_frames, 2.0, 8.0), letterbox),
-    ]
-    query = write_video(root / "query.mp4", query_frames, crf=30)
-    fresh = write_video(root / "fresh.mp4", shots([17, 18, 19, 20], 3.0))
-    return Footage(root, ref, other, unrelated, query, fresh)
+from synth_video import Footage
 
 
 def _settings(tmp_path: Path) -> Settings:

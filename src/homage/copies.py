@@ -95,6 +95,18 @@ def copy_matches(
 ) -> list[Match]:
     """Look up, align, check the layout, score, threshold: the ``visual_copy`` matches of one
     described query.  ``prints_of(work)`` gives a reference's stored frames."""
+    segments = copy_segments(query, index, durations, query_duration, prints_of=prints_of,
+                             settings=settings)
+    return [_to_match(s, names[s.work], query.print) for s in segments if s.score >= threshold]
+
+
+def copy_segments(
+    query: QueryFrames, index: VectorIndex, durations: dict[int, float],
+    query_duration: float, *, prints_of: Callable[[int], VisualPrint],
+    settings: VisualSettings,
+) -> list[VideoSegmentMatch]:
+    """Every scored segment, best first, duplicates removed but not thresholded (what
+    ``copy_matches`` reports from, and what calibration learns from)."""
     calibration = calibration_for(settings.descriptor)
     align = calibration.align
     neighbours = {
@@ -109,10 +121,7 @@ def copy_matches(
     prints = {w: prints_of(w) for w in {s.work for s in segments}}
     scored = [score_segment(_check_layout(s, query, prints[s.work]), calibration)
               for s in segments]
-    return [
-        _to_match(s, names[s.work], query.print)
-        for s in suppress_duplicates(scored) if s.score >= threshold
-    ]
+    return suppress_duplicates(scored)
 
 
 def _check_layout(segment: VideoSegmentMatch, query: QueryFrames,

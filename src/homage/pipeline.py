@@ -209,7 +209,7 @@ def _scan_one(
             audio, index, durations, names, duration, peaks_of=library.peaks,
             settings=settings),
         copies=lambda frames, duration: copy_matches(
-            frames, vectors, durations, names, duration, prints_of=_stored_frames(library),
+            frames, vectors, durations, names, duration, prints_of=stored_frames(library),
             settings=settings.visual, threshold=settings.threshold)
         if vectors is not None else [],
     )
@@ -311,7 +311,9 @@ def _to_match(segment: AudioSegmentMatch, reference: str) -> Match:
     )
 
 
-def _stored_frames(library: Library) -> Callable[[int], VisualPrint]:
+def stored_frames(library: Library) -> Callable[[int], VisualPrint]:
+    """``work id → its stored frames``, for the layout check of copy matching."""
+
     def frames_of(work: int) -> VisualPrint:
         stored = library.visual(work)
         if stored is None:

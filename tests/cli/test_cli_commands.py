@@ -504,3 +504,29 @@ def test_python_dash_m_homage(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "homage", "--version"], capture_output=True,
                             text=True, timeout=60, check=False)
     assert result.returncode == 0 and "homage, version" in result.stdout
+
+
+def test_index_and_scan_videos_report_visual_copies(homage, footage, tmp_path: Path) -> None:
+    refs = tmp_path / "films"
+    refs.mkdir()
+    for source in (footage.ref, footage.other):
+        shutil.copy2(source, refs / source.name)
+    indexed = homage("index", refs)
+    assert indexed.exit_code == 0, indexed.output
+    stats = homage("library", "stats")
+    assert "video frames: " in stats.stdout
+    out_json, out_csv = tmp_path / "m.json", tmp_path / "m.csv"
+    result = homage("--kinds", "copy", "scan", footage.query, "--json", out_json,
+                    "--csv", out_csv)
+    assert result.exit_code == 0, result.output
+    data = json.loads(out_json.read_text("utf-8"))
+    assert {m["kind"] for m in data["matches"]} == {"visual_copy"}
+    assert all(set(m) == MATCH_KEYS for m in data["matches"])
+    by_start = {round(m["query_start"]): m for m in data["matches"]}
+    assert by_start[2]["transform"]["mirrored"] is True
+    assert by_start[12]["transform"]["speed"] == pytest.approx(2.0, rel=0.08)
+    assert by_start[16]["transform"]["region"][1] == pytest.approx(0.125, abs=0.03)
+    assert "mirrored" in result.stdout and "sped up ×2" in result.stdout
+    rows = list(csv.DictReader(out_csv.open(encoding="utf-8")))
+    assert len(rows) == len(data["matches"])
+    assert any(r["region"] for r in rows) and any(r["mirrored"] == "True" for r in rows)

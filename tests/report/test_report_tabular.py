@@ -114,7 +114,8 @@ def test_write_csv_has_one_row_per_match(tmp_path: Path) -> None:
     assert row == {"query": "q1.mp3", "kind": "audio_sample", "reference": "/music/b.ogg",
                    "query_start": "12.412", "query_end": "20.1", "reference_start": "63.0",
                    "reference_end": "71.2", "score": "0.93", "speed": "1.0",
-                   "pitch_semitones": "0.0", "tempo": "1.2", "mirrored": "False"}
+                   "pitch_semitones": "0.0", "tempo": "1.2", "mirrored": "False",
+                   "region": ""}
 
 
 def test_write_csv_with_no_matches_writes_the_header(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ become one line on stderr naming the file, with exit code 1 (2 for usage errors)
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import sys
@@ -196,13 +197,14 @@ def library() -> None:
 @pass_context
 @handles_errors
 def library_list(ctx: Context) -> None:
-    """Each work's path, duration and fingerprint count."""
+    """Each work's path, duration, fingerprint count and (for video) frame count."""
     from homage.report import timecode
 
     with ctx.open_library(create=False) as lib:
         for work in lib.works():
+            frames = f"\t{work.frames} frames" if work.frames else ""
             click.echo(f"{printable(work.path)}\t{timecode(work.duration)}\t"
-                       f"{work.fingerprints} fingerprints")
+                       f"{work.fingerprints} fingerprints{frames}")
 
 
 @library.command("stats")
@@ -218,6 +220,7 @@ def library_stats(ctx: Context) -> None:
     click.echo(f"works: {stats.works}")
     click.echo(f"duration: {hours:.2f} h")
     click.echo(f"audio fingerprints: {stats.fingerprints:,}")
+    click.echo(f"video frames: {stats.frames:,}")
     click.echo(f"disk: {size:.1f} MB ({size / hours if hours else 0:.1f} MB per hour)")
 
 
@@ -275,31 +278,76 @@ def bench() -> None:
     """Benchmarks: homage beside its peers on generated corpora (JSON + one summary line)."""
 
 
+def bench_options(kind: str, peers: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The options every ``homage bench KIND`` takes."""
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed((
+            click.option("--quick", is_flag=True, help="The few-minute variant."),
+            click.option("--seed", type=int, default=0, show_default=True,
+                         help="Corpus seed."),
+            click.option("--cache", "cache", type=click.Path(path_type=Path, file_okay=False),
+                         help="Where corpora and peer environments live "
+                              "(default: ~/.cache/homage/bench)."),
+            click.option("--out", type=click.Path(path_type=Path, dir_okay=False),
+                         help=f"Result JSON (default: bench-results/{kind}-VARIANT-seedN.json)."),
+            click.option("--peers", default=peers, show_default=True,
+                         help="Comma-separated peers to run beside homage ('' for none)."),
+        )):
+            func = option(func)
+        return func
+
+    return decorate
+
+
 @bench.command("audio")
-@click.option("--quick", is_flag=True, help="The few-minute variant (20 references).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Corpus seed.")
-@click.option("--cache", "cache", type=click.Path(path_type=Path, file_okay=False),
-              help="Where corpora and peer environments live (default: ~/.cache/homage/bench).")
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False),
-              help="Result JSON (default: bench-results/audio-VARIANT-seedN.json).")
-@click.option("--peers", default="sample-id,audfprint2,audfprint2-speeds,pydejavu",
-              show_default=True, help="Comma-separated peers to run beside homage ('' for none).")
+@bench_options("audio", "sample-id,audfprint2,audfprint2-speeds,pydejavu")
 @pass_context
 @handles_errors
 def bench_audio(ctx: Context, quick: bool, seed: int, cache: Path | None, out: Path | None,
                 peers: str) -> None:
     """Audio-sample benchmark (see docs/benchmarks.md)."""
     from homage.bench.audio import run_audio_bench
+
+    _run_bench(ctx, run_audio_bench, "audio", quick=quick, seed=seed, cache=cache, out=out,
+               peers=peers)
+
+
+@bench.command("video")
+@bench_options("video", "vpdq,tmkpy,videohash")
+@click.option("--calibrate", "calibrate_descriptor", metavar="DESCRIPTOR",
+              help="Instead of benchmarking, fit the copy score's weights for DESCRIPTOR on "
+                   "the corpus of --seed (use a seed the benchmark does not report).")
+@pass_context
+@handles_errors
+def bench_video(ctx: Context, quick: bool, seed: int, cache: Path | None, out: Path | None,
+                peers: str, calibrate_descriptor: str | None) -> None:
+    """Video-copy benchmark: homage, its per-frame-PDQ ablation and the peers."""
+    from homage.bench.video import calibrate, run_video_bench
+    from homage.config import default_cache_dir
+
+    if calibrate_descriptor is not None:
+        fitted = calibrate(cache or default_cache_dir() / "bench", quick=quick, seed=seed,
+                           descriptor=calibrate_descriptor, log=_bench_log(ctx))
+        click.echo("CALIBRATION " + json.dumps(fitted, separators=(",", ":")))
+        return
+    _run_bench(ctx, run_video_bench, "video", quick=quick, seed=seed, cache=cache, out=out,
+               peers=peers)
+
+
+def _bench_log(ctx: Context) -> Callable[[str], None]:
+    return lambda line: click.echo(line, err=True) if ctx.verbosity >= 0 else None
+
+
+def _run_bench(ctx: Context, run: Callable[..., dict[str, object]], kind: str, *, quick: bool,
+               seed: int, cache: Path | None, out: Path | None, peers: str) -> None:
     from homage.bench.harness import summary_line
     from homage.config import default_cache_dir
 
     variant = "quick" if quick else "full"
-    out = out or Path("bench-results") / f"audio-{variant}-seed{seed}.json"
-    result = run_audio_bench(
-        cache or default_cache_dir() / "bench", quick=quick, seed=seed,
-        peers=[p for p in peers.split(",") if p], out=out,
-        log=lambda line: click.echo(line, err=True) if ctx.verbosity >= 0 else None,
-    )
+    out = out or Path("bench-results") / f"{kind}-{variant}-seed{seed}.json"
+    result = run(cache or default_cache_dir() / "bench", quick=quick, seed=seed,
+                 peers=[p for p in peers.split(",") if p], out=out, log=_bench_log(ctx))
     click.echo(f"wrote {out}", err=True)
     click.echo(summary_line(result))
 
@@ -323,7 +371,7 @@ def _emit(ctx: Context, results: list[QueryResult], *, json_path: Path | None,
                 f"  {m.kind} {timecode(m.query_start)}–{timecode(m.query_end)} <- "
                 f"{printable(m.reference)} {timecode(m.reference_start)}–"
                 f"{timecode(m.reference_end)}  score {m.score:.2f}  "
-                f"{describe_transform(m.transform)}"
+                f"{describe_transform(m.transform, m.kind)}"
             )
 
 

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from homage.types import Transform
+from homage.types import MatchKind, Transform
 
 _NEUTRAL_RATIO = 0.01
 _NEUTRAL_SEMITONES = 0.25
 
 
-def describe_transform(t: Transform) -> str:
-    """``"sped up ×1.06 (+1.0 semitones)"``, ``"pitched −3.0 semitones"``, ``"unchanged"``…"""
+def describe_transform(t: Transform, kind: MatchKind = "audio_sample") -> str:
+    """``"sped up ×1.06 (+1.0 semitones)"``, ``"pitched −3.0 semitones"``, ``"unchanged"``…;
+    for footage, ``"sped up ×2.00, mirrored, picture at 0–100% × 12–88%"``."""
     parts: list[str] = []
-    if abs(t.speed - 1.0) > _NEUTRAL_RATIO:
+    if kind != "audio_sample":
+        if abs(t.speed - 1.0) > _NEUTRAL_RATIO:
+            parts.append(f"{'sped up' if t.speed > 1 else 'slowed down'} ×{t.speed:.2f}")
+    elif abs(t.speed - 1.0) > _NEUTRAL_RATIO:
         verb = "sped up" if t.speed > 1 else "slowed down"
         parts.append(f"{verb} ×{t.speed:.2f} ({t.pitch_semitones:+.1f} semitones)")
     else:
@@ -22,6 +26,9 @@ def describe_transform(t: Transform) -> str:
             parts.append(f"pitched {t.pitch_semitones:+.1f} semitones")
     if t.mirrored:
         parts.append("mirrored")
+    if t.region is not None:
+        left, top, right, bottom = (round(100 * v) for v in t.region)
+        parts.append(f"picture at {left}–{right}% × {top}–{bottom}%")
     return ", ".join(parts) if parts else "unchanged"
 
 
