@@ -109,10 +109,9 @@ def copy_segments(
     ``copy_matches`` reports from, and what calibration learns from)."""
     calibration = calibration_for(settings.descriptor)
     align = calibration.align
-    neighbours = {
-        False: index.search(query.print.vectors, k=align.neighbours),
-        True: index.search(query.mirrored, k=align.neighbours),
-    }
+    neighbours = {False: index.search(query.print.vectors, k=align.neighbours)}
+    if not descriptor_for(settings.descriptor).mirror_invariant:
+        neighbours[True] = index.search(query.mirrored, k=align.neighbours)
     segments = align_frames(
         query.print.times.astype(np.float64), neighbours,
         reference_durations=durations, query_duration=query_duration,
@@ -130,7 +129,8 @@ def _check_layout(segment: VideoSegmentMatch, query: QueryFrames,
 
     Where PDQ recognises the picture (distance under ``SAME_PICTURE`` either way round) it
     says which way round the copy is; where it recognises nothing (a heavy crop, a picture in
-    a picture) the learned descriptor's majority decides.  ``layout`` is the fraction of
+    a picture) the learned descriptor decides: nearly, but not quite, blind to mirroring, it
+    still scores the right orientation higher on most pairs.  ``layout`` is the fraction of
     inliers PDQ recognises: an exact-picture check the score can lean on.
     """
     rows = segment.query_rows
@@ -142,7 +142,10 @@ def _check_layout(segment: VideoSegmentMatch, query: QueryFrames,
     if np.count_nonzero(known) >= 2:
         mirrored = float(np.mean(flipped[known] < straight[known]))
     else:
-        mirrored = segment.mirrored
+        vectors = reference.vectors[ref_rows]
+        as_is = np.einsum("ij,ij->i", query.print.vectors[rows], vectors)
+        turned = np.einsum("ij,ij->i", query.mirrored[rows], vectors)
+        mirrored = float(np.mean(turned > as_is))
     return dataclasses.replace(segment, mirrored=mirrored, layout=float(np.mean(known)))
 
 

@@ -15,12 +15,15 @@ class FrameDescriptor(ABC):
     """Maps frames to vectors whose inner product measures how alike two frames are.
 
     Subclasses set ``name`` (the registry key, stored with a library's settings), ``dim``
-    (vector length) and ``input_size`` (``(height, width)`` of the frames they expect).
+    (vector length), ``input_size`` (``(height, width)`` of the frames they expect) and
+    ``mirror_invariant`` (a frame and its mirror image get nearly the same vector, so a query
+    needs no second, mirrored look-up).
     """
 
     name: str
     dim: int
     input_size: tuple[int, int]
+    mirror_invariant: bool = False
 
     @abstractmethod
     def describe(self, frames: np.ndarray) -> np.ndarray:
