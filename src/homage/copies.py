@@ -22,6 +22,7 @@ from homage.match.video_align import (
     suppress_duplicates,
 )
 from homage.match.video_score import calibration_for, score_segment
+from homage.media.prefetch import prefetch
 from homage.media.video import video_frames
 from homage.shots import CutDetector
 from homage.types import Match, Transform
@@ -64,9 +65,9 @@ def describe_video(
     parts: dict[str, list[np.ndarray]] = {
         k: [] for k in ("times", "boxes", "vectors", "pdq", "mirrored", "mirrored_pdq")}
     done = 0.0
-    for batch in video_frames(path, fps=settings.fps, size=descriptor.input_size,
-                              max_seconds=max_seconds, observer=cuts.update,
-                              remove_borders=settings.remove_borders):
+    for batch in prefetch(video_frames(path, fps=settings.fps, size=descriptor.input_size,
+                                       max_seconds=max_seconds, observer=cuts.update,
+                                       remove_borders=settings.remove_borders)):
         parts["times"].append(batch.times.astype(np.float32))
         parts["boxes"].append(batch.boxes)
         parts["vectors"].append(descriptor.describe(batch.frames))
