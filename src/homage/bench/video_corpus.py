@@ -24,7 +24,9 @@ Reference files start at 0 s: whole h264 sources and leading parts of them are s
 up to a keyframe (frame-exact, original quality); the rest are re-encoded with x264 at CRF 18.
 Query shots are rendered one by one (frame-exact: every shot ends in ``fps``/``trim`` to an
 exact frame count) and concatenated with a re-encode that renumbers frames, so a shot that
-starts at frame ``k`` of a query at ``F`` frames per second starts at exactly ``k / F`` s.
+starts at frame ``k`` of a query at ``F`` frames per second starts at exactly ``k / F`` s,
+and a copy's frame at query time ``t`` shows the latest reference frame at or before
+``s0 + (t - t0) * speed`` (the tests read frame-coded footage back to check this).
 Queries carry no audio: a copied soundtrack would make copies trivial to find by audio.
 
 All media work goes through the Debian ``ffmpeg``/``ffprobe`` command-line tools (bench corpus
