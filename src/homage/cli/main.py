@@ -112,7 +112,11 @@ pass_context = click.make_pass_decorator(Context)
 
 
 def result_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """``--json`` and ``--csv``: where the commands that find matches write them."""
+    """``--json``, ``--csv`` and ``--report``: where the commands that find matches write them."""
+    func = click.option("--report", "report_path",
+                        type=click.Path(path_type=Path, dir_okay=False),
+                        help="Write a self-contained HTML report (frame pairs, "
+                             "spectrograms, timelines) here.")(func)
     func = click.option("--csv", "csv_path", type=click.Path(path_type=Path, dir_okay=False),
                         help="Write one CSV row per match here.")(func)
     return click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False),
@@ -155,7 +159,7 @@ def index(ctx: Context, paths: Sequence[Path]) -> None:
 @pass_context
 @handles_errors
 def scan(ctx: Context, paths: Sequence[Path], json_path: Path | None,
-         csv_path: Path | None) -> None:
+         csv_path: Path | None, report_path: Path | None) -> None:
     """Find what query works borrow from the library."""
     from homage.cli.progress import FileProgressBar
     from homage.pipeline import collect_media, scan_paths
@@ -167,7 +171,7 @@ def scan(ctx: Context, paths: Sequence[Path], json_path: Path | None,
         results, failures = scan_paths(library, files, settings=ctx.settings, progress=bar)
     failures = missing + failures
     _emit(ctx, results, json_path=json_path, csv_path=csv_path, as_list=len(paths) > 1
-          or any(p.is_dir() for p in paths))
+          or any(p.is_dir() for p in paths), report_path=report_path)
     if failures:
         _report_failures([str(e) for e in failures])
         sys.exit(EXIT_FAILURE)
@@ -180,12 +184,28 @@ def scan(ctx: Context, paths: Sequence[Path], json_path: Path | None,
 @pass_context
 @handles_errors
 def compare(ctx: Context, query: Path, reference: Path, json_path: Path | None,
-            csv_path: Path | None) -> None:
+            csv_path: Path | None, report_path: Path | None) -> None:
     """Match one QUERY against one REFERENCE, without a library."""
     from homage.pipeline import compare_files
 
     result = compare_files(query, reference, settings=ctx.settings)
-    _emit(ctx, [result], json_path=json_path, csv_path=csv_path, as_list=False)
+    _emit(ctx, [result], json_path=json_path, csv_path=csv_path, as_list=False,
+          report_path=report_path)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (anything but loopback exposes the library).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+              help="Port to listen on (0: any free port).")
+@pass_context
+@handles_errors
+def serve(ctx: Context, host: str, port: int) -> None:
+    """Browse the library, scan files and read their reports in a local web UI."""
+    from homage.web import serve as serve_web
+
+    serve_web(ctx.settings, host=host, port=port,
+              log=lambda line: click.echo(printable(line), err=True))
 
 
 @cli.group()
@@ -353,13 +373,17 @@ def _run_bench(ctx: Context, run: Callable[..., dict[str, object]], kind: str, *
 
 
 def _emit(ctx: Context, results: list[QueryResult], *, json_path: Path | None,
-          csv_path: Path | None, as_list: bool) -> None:
+          csv_path: Path | None, as_list: bool, report_path: Path | None = None) -> None:
     from homage.report import describe_transform, timecode, write_csv, write_json
 
     if json_path is not None and results:
         write_json(results, json_path, as_list=as_list)
     if csv_path is not None:
         write_csv(results, csv_path)
+    if report_path is not None:
+        from homage.report.html import write_report
+
+        write_report(results, report_path)
     if ctx.verbosity < 0:
         return
     for result in results:
