@@ -277,6 +277,7 @@ class Library:
             "SELECT work_id, count, dim, times, vectors FROM visual_features ORDER BY work_id"
         )
         for work_id, count, dim, times, vectors in cursor:
+            self._check_visual(work_id, count, dim, times=times, vectors=vectors)
             yield work_id, np.frombuffer(times, dtype="<f4"), \
                 np.frombuffer(vectors, dtype="<f2").reshape(count, dim).astype(np.float32)
 
@@ -289,6 +290,8 @@ class Library:
         if row is None:
             return None
         count, dim, times, vectors, boxes, cuts, pdq = row
+        self._check_visual(work_id, count, dim, times=times, vectors=vectors, boxes=boxes,
+                           cuts=cuts, pdq=pdq)
         return VisualPrint(
             times=np.frombuffer(times, dtype="<f4"),
             vectors=np.frombuffer(vectors, dtype="<f2").reshape(count, dim).astype(np.float32),
@@ -296,6 +299,18 @@ class Library:
             cuts=np.frombuffer(cuts, dtype="<f4"),
             pdq=np.frombuffer(pdq, dtype=np.uint8).reshape(count, 32),
         )
+
+    def _check_visual(self, work_id: int, count: int, dim: int, **blobs: bytes) -> None:
+        """Refuse a frame row whose arrays disagree with its count (see ``_BAD_VISUAL``)."""
+        per_frame = {"times": 4, "vectors": 2 * dim, "boxes": 16, "pdq": 32}
+        sizes_ok = all(
+            len(blob) % 4 == 0 if name == "cuts" else len(blob) == per_frame[name] * count
+            for name, blob in blobs.items()
+        )
+        if not sizes_ok:
+            raise LibraryError(
+                f"work {work_id}: stored frame arrays disagree with their count; run "
+                "`homage library check --repair`", path=self.directory)
 
     def peaks(self, work_id: int) -> Peaks:
         """The spectral peaks of one work (for verifying a candidate match)."""

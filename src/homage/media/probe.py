@@ -61,7 +61,9 @@ def probe(path: str | Path) -> MediaInfo:
     """
     with open_container(path) as container:
         audio = container.streams.audio[0] if container.streams.audio else None
-        video = container.streams.video[0] if container.streams.video else None
+        pictures = [s for s in container.streams.video
+                    if not s.disposition & av.stream.Disposition.attached_pic]
+        video = pictures[0] if pictures else None
         if audio is None and video is None:
             raise UnsupportedMedia("no audio or video stream", path=path)
         return MediaInfo(

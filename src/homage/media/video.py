@@ -81,8 +81,19 @@ def video_info(path: str | Path) -> VideoInfo:
             height=stream.codec_context.height,
             frame_rate=float(stream.average_rate or stream.guessed_rate or 0.0),
             duration=container_duration(container),
-            rotation=0,
+            rotation=_first_rotation(container, stream),
         )
+
+
+def _first_rotation(container: av.container.InputContainer, stream: av.VideoStream) -> int:
+    """The display rotation (degrees, counter-clockwise) of the first frame: PyAV exposes the
+    display matrix on frames only, so one frame is decoded."""
+    try:
+        for frame in container.decode(stream):
+            return round(frame.rotation or 0)
+    except av.FFmpegError:
+        pass
+    return 0
 
 
 def video_frames(
@@ -131,14 +142,16 @@ def video_frames(
             stream.codec_context.skip_frame = "NONREF"
         sampler = _Sampler(fps=fps, size=size, remove_borders=remove_borders,
                            batch_size=batch_size)
-        start: float | None = None
+        clock = _Clock(float(stream.average_rate or stream.guessed_rate or 25.0))
         decoded = 0
+        t = 0.0
         try:
             for frame in container.decode(stream):
-                if frame.time is None:
-                    continue
-                start = frame.time if start is None else start
-                t = frame.time - start
+                if frame.time is None and fast_decode:
+                    # no timestamps: time is counted in frames, so none may be skipped
+                    stream.codec_context.skip_frame = "DEFAULT"
+                    fast_decode = False
+                t = clock.time(frame.time)
                 if max_seconds is not None and t > max_seconds:
                     raise DecodeError(f"video runs past the {max_seconds:.0f} s limit",
                                       path=path)
@@ -151,11 +164,54 @@ def video_frames(
                     yield ready
         except av.FFmpegError as exc:
             raise DecodeError(f"corrupt video stream ({_reason(exc)})", path=path) from exc
+        if decoded == 0:
+            raise DecodeError("video stream holds no decodable frame", path=path)
+        declared = _declared_seconds(container, stream)
+        decoded_s = t + clock.step
+        if declared > 0 and declared - decoded_s > max(_TRUNCATION_TOLERANCE_S, 0.1 * declared):
+            raise DecodeError(
+                f"truncated: decodes {decoded_s:.1f} s of the {declared:.1f} s it declares",
+                path=path,
+            )
         last = sampler.flush()
         if last is not None:
             yield last
-        if decoded == 0:
-            raise DecodeError("video stream holds no decodable frame", path=path)
+
+
+#: A video that declares this much more than it decodes is reported as truncated.
+_TRUNCATION_TOLERANCE_S = 2.0
+
+
+def _declared_seconds(container: av.container.InputContainer, stream: av.VideoStream) -> float:
+    """The video stream's own declared duration, else the container's."""
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    return container_duration(container)
+
+
+class _Clock:
+    """Seconds from the first frame, always moving forward: frames without a timestamp (raw
+    elementary streams) are one frame period after the previous one, and timestamps that
+    jump back (concatenated MPEG-TS, DVD VOBs) continue from where the video was."""
+
+    def __init__(self, rate: float) -> None:
+        self.step = 1.0 / rate if rate > 0 else 0.04
+        self._start: float | None = None
+        self._offset = 0.0
+        self._last: float | None = None
+
+    def time(self, raw: float | None) -> float:
+        if raw is None:
+            t = 0.0 if self._last is None else self._last + self.step
+        else:
+            if self._start is None:
+                self._start = raw
+            t = raw - self._start + self._offset
+            if self._last is not None and t < self._last - 0.5:
+                self._offset += self._last + self.step - t
+                t = self._last + self.step
+        self._last = t
+        return t
 
 
 _PLANAR_8BIT = {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "gray",
@@ -177,17 +233,34 @@ def thumbnail(frame: av.VideoFrame) -> np.ndarray:
             ).astype(np.uint8)
 
 
+#: Frames narrower or flatter than this (long side / short side) are refused: the working
+#: picture is ``WORKING_WIDTH`` wide, so a 2x2000 frame would become 320x320000.
+MAX_ASPECT = 8.0
+
+
+def video_streams(container: av.container.InputContainer) -> list[av.VideoStream]:
+    """The video streams that are moving pictures (not a cover picture in a music file)."""
+    return [s for s in container.streams.video
+            if not s.disposition & av.stream.Disposition.attached_pic]
+
+
 def _video_stream(container: av.container.InputContainer, path: str | Path) -> av.VideoStream:
-    if not container.streams.video:
-        raise UnsupportedMedia("no video stream", path=path)
-    stream = container.streams.video[0]
+    streams = video_streams(container)
+    if not streams:
+        cover = " (only a cover picture)" if container.streams.video else ""
+        raise UnsupportedMedia(f"no video stream{cover}", path=path)
+    stream = streams[0]
     ctx = stream.codec_context
-    if container.format.name in {"image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe"}:
+    name = container.format.name
+    if name == "image2" or name.endswith("_pipe"):
         raise UnsupportedMedia("a still image, not a video", path=path)
     if ctx.width <= 0 or ctx.height <= 0:
         raise UnsupportedMedia("video stream declares no frame size", path=path)
     if ctx.width * ctx.height > MAX_PIXELS:
         raise UnsupportedMedia(f"frame size {ctx.width}x{ctx.height} is beyond 8K", path=path)
+    if max(ctx.width, ctx.height) > MAX_ASPECT * min(ctx.width, ctx.height):
+        raise UnsupportedMedia(f"frame size {ctx.width}x{ctx.height} is not a picture "
+                               f"(beyond {MAX_ASPECT:.0f}:1)", path=path)
     return stream
 
 

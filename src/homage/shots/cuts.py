@@ -46,18 +46,30 @@ class CutDetector:
         self._recent: deque[float] = deque(maxlen=history)
         self._window: deque[tuple[float, np.ndarray]] = deque()
         self._previous: np.ndarray | None = None
+        #: last frame that looked like a cut, reported or not (a flash's return is one)
+        self._last_change: float | None = None
+        #: (start of the first window, end of the last) of a gradual change under way
+        self._transition: tuple[float, float] | None = None
 
     def update(self, thumbnail: np.ndarray, t: float) -> bool:
-        """Take the next frame's thumbnail; True when a shot starts at this frame."""
+        """Take the next frame's thumbnail; True when a boundary was found at this frame: a
+        cut here, or a gradual transition that has just ended (placed at its middle)."""
         current = thumbnail.astype(np.int16)
         found = False
         if self._previous is not None:
             diff = float(np.abs(current - self._previous).mean())
             typical = float(np.median(self._recent)) if self._recent else 0.0
             if diff >= self.floor and diff >= self.ratio * max(typical, 1.0):
+                self._last_change = t
+                self._transition = None
                 found = self._mark(t)
             elif self._gradual(current, t):
-                found = self._mark(t - self.gradual_seconds / 2)
+                first = self._window[0][0] if self._transition is None else self._transition[0]
+                self._transition = (first, t)
+            elif self._transition is not None and (
+                    t - self._transition[1] > self.gradual_seconds):
+                found = self._mark(sum(self._transition) / 2)
+                self._transition = None
             self._recent.append(diff)
         self._previous = current
         self._window.append((t, current))
@@ -68,7 +80,7 @@ class CutDetector:
     def _gradual(self, current: np.ndarray, t: float) -> bool:
         if not self._window or t - self._window[0][0] < 0.8 * self.gradual_seconds:
             return False
-        if self.cuts and self.cuts[-1] >= self._window[0][0]:
+        if self._last_change is not None and self._last_change >= self._window[0][0]:
             return False
         return float(np.abs(current - self._window[0][1]).mean()) >= self.gradual_floor
 
