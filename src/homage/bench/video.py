@@ -149,29 +149,33 @@ def run_homage(
     return system, segments
 
 
-def calibrate(cache_dir: Path, *, quick: bool, seed: int, descriptor: str,
+def calibrate(cache_dir: Path, *, quick: bool, seeds: Sequence[int], descriptor: str,
               log: Callable[[str], None] = logger.info) -> dict[str, object]:
-    """Fit the copy score's logistic weights for ``descriptor`` on the corpus of ``seed``.
+    """Fit the copy score's logistic weights for ``descriptor`` on the corpora of ``seeds``.
 
     Each predicted segment is a training example: right when it overlaps a true copy of the
     same reference (see ``_CALIBRATION_OVERLAP``), wrong otherwise.
     """
-    corpus = _corpus(cache_dir, quick=quick, seed=seed, log=log)
-    _, segments = run_homage(corpus, cache_dir / "calibration-library", descriptor,
-                             name=f"calibration-{descriptor}", log=log)
-    with Library.open(cache_dir / "calibration-library",
-                      visual=VisualSettings(descriptor=descriptor), create=False) as library:
-        names = library.paths()
-    spelled = {str(Path(p).resolve()): str(p) for p in corpus.references}
-    truth = list(corpus.truth)
-    features = np.array([segment_features(s) for s, _ in segments], dtype=np.float64)
-    labels = np.array([
-        _is_right(s, query, spelled.get(names[s.work], names[s.work]), truth)
-        for s, query in segments], dtype=np.float64)
-    weights = fit_logistic(features, labels)
+    features: list[tuple[float, ...]] = []
+    labels: list[bool] = []
+    for seed in seeds:
+        corpus = _corpus(cache_dir, quick=quick, seed=seed, log=log)
+        library_dir = cache_dir / "calibration-library"
+        _, segments = run_homage(corpus, library_dir, descriptor,
+                                 name=f"calibration-{descriptor}-seed{seed}", log=log)
+        with Library.open(library_dir, visual=VisualSettings(descriptor=descriptor),
+                          create=False) as library:
+            names = library.paths()
+        spelled = {str(Path(p).resolve()): str(p) for p in corpus.references}
+        truth = list(corpus.truth)
+        features += [segment_features(s) for s, _ in segments]
+        labels += [_is_right(s, query, spelled.get(names[s.work], names[s.work]), truth)
+                   for s, query in segments]
+    weights = fit_logistic(np.array(features, dtype=np.float64),
+                           np.array(labels, dtype=np.float64))
     keys = ("bias", "similarity", "log_frames", "coverage", "layout")
-    return {"descriptor": descriptor, "seed": seed, "examples": len(labels),
-            "right": int(labels.sum()),
+    return {"descriptor": descriptor, "seeds": list(seeds), "examples": len(labels),
+            "right": int(sum(labels)),
             "weights": {k: round(float(w), 3) for k, w in zip(keys, weights, strict=True)}}
 
 

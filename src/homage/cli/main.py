@@ -337,17 +337,23 @@ def bench_audio(ctx: Context, quick: bool, seed: int, cache: Path | None, out: P
 @bench_options("video", "vpdq,tmkpy,videohash")
 @click.option("--calibrate", "calibrate_descriptor", metavar="DESCRIPTOR",
               help="Instead of benchmarking, fit the copy score's weights for DESCRIPTOR on "
-                   "the corpus of --seed (use a seed the benchmark does not report).")
+                   "the corpora of --calibration-seeds (seeds the benchmark does not report).")
+@click.option("--calibration-seeds", default="1,2,3", show_default=True,
+              help="Comma-separated corpus seeds for --calibrate.")
 @pass_context
 @handles_errors
 def bench_video(ctx: Context, quick: bool, seed: int, cache: Path | None, out: Path | None,
-                peers: str, calibrate_descriptor: str | None) -> None:
+                peers: str, calibrate_descriptor: str | None, calibration_seeds: str) -> None:
     """Video-copy benchmark: homage, its per-frame-PDQ ablation and the peers."""
     from homage.bench.video import calibrate, run_video_bench
     from homage.config import default_cache_dir
 
     if calibrate_descriptor is not None:
-        fitted = calibrate(cache or default_cache_dir() / "bench", quick=quick, seed=seed,
+        try:
+            seeds = [int(s) for s in calibration_seeds.split(",") if s.strip()]
+        except ValueError as exc:
+            raise ParameterError(f"--calibration-seeds: not integers ({exc})") from exc
+        fitted = calibrate(cache or default_cache_dir() / "bench", quick=quick, seeds=seeds,
                            descriptor=calibrate_descriptor, log=_bench_log(ctx))
         click.echo("CALIBRATION " + json.dumps(fitted, separators=(",", ":")))
         return

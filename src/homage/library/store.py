@@ -120,6 +120,11 @@ class Library:
         return library
 
     def close(self) -> None:
+        """Close, folding the write-ahead log back into the database first: after an index
+        run it can hold as much again as the library, and it would stay on disk until the
+        next writer (skipped quietly while another process still reads)."""
+        with contextlib.suppress(sqlite3.Error):
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._db.close()
 
     def __enter__(self) -> Library:
