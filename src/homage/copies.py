@@ -19,6 +19,7 @@ from homage.match.vector_index import VectorIndex
 from homage.match.video_align import (
     VideoSegmentMatch,
     align_frames,
+    distinctiveness,
     suppress_duplicates,
 )
 from homage.match.video_score import calibration_for, score_segment
@@ -119,8 +120,12 @@ def copy_segments(
         frame_step=1.0 / settings.fps, settings=align,
     )
     prints = {w: prints_of(w) for w in {s.work for s in segments}}
-    scored = [score_segment(_check_layout(s, query, prints[s.work]), calibration)
-              for s in segments]
+    scored = [
+        score_segment(dataclasses.replace(
+            _check_layout(s, query, prints[s.work]),
+            distinctiveness=distinctiveness(s, neighbours[False])), calibration)
+        for s in segments
+    ]
     return suppress_duplicates(scored)
 
 

@@ -32,7 +32,7 @@ def _segment(q0: float, q1: float, r0: float, r1: float) -> VideoSegmentMatch:
     return VideoSegmentMatch(work=1, query_start=q0, query_end=q1, reference_start=r0,
                              reference_end=r1, speed=1.0, mirrored=0.0, frames=4,
                              similarity=0.9, coverage=1.0, query_rows=np.arange(4),
-                             reference_times=np.zeros(4))
+                             reference_times=np.zeros(4), pair_similarities=np.ones(4))
 
 
 def test_a_segment_is_right_when_it_overlaps_a_true_copy_on_both_axes() -> None:

@@ -15,6 +15,7 @@ from homage.match.video_align import (
     VideoAlignSettings,
     VideoSegmentMatch,
     align_frames,
+    distinctiveness,
     suppress_duplicates,
 )
 
@@ -212,7 +213,8 @@ def _segment(work: int, start: float, end: float, score: float) -> VideoSegmentM
         work=work, query_start=start, query_end=end, reference_start=start,
         reference_end=end, speed=1.0, mirrored=0.0, frames=int(end - start) * 2,
         similarity=0.9, coverage=1.0, query_rows=np.zeros(0, np.int64),
-        reference_times=np.zeros(0, np.float32), score=score)
+        reference_times=np.zeros(0, np.float32), pair_similarities=np.zeros(0, np.float32),
+        score=score)
 
 
 def test_suppress_duplicates_keeps_the_best_of_overlapping_segments() -> None:
@@ -313,3 +315,17 @@ def test_the_index_stays_exact_for_few_dimensions_whatever_the_count(
     vectors = _unit(np.random.default_rng(3).normal(size=(50, 32)))
     index = VectorIndex.build(_prints(vectors), dim=32)
     assert not isinstance(index.index, faiss.IndexPreTransform)
+
+
+def test_distinctiveness_is_the_margin_over_the_best_look_alike_elsewhere() -> None:
+    segment = dataclasses.replace(
+        _segment(1, 0.0, 2.0, 0.0), query_rows=np.array([0, 1]),
+        reference_times=np.array([10.0, 10.5], np.float32),
+        pair_similarities=np.array([0.9, 0.8], np.float32))
+    found = Neighbours(
+        work=np.array([[1, 1, 2], [1, 1, 1]], np.int32),
+        time=np.array([[10.0, 10.5, 3.0], [10.5, 11.0, 11.5]], np.float32),
+        similarity=np.array([[0.9, 0.85, 0.6], [0.8, 0.78, 0.7]], np.float32))
+    # row 0: the look-alike is in another work (0.6); row 1: none is elsewhere, so the
+    # least similar neighbour (0.7) bounds it
+    assert distinctiveness(segment, found) == pytest.approx(((0.9 - 0.6) + (0.8 - 0.7)) / 2)

@@ -50,9 +50,9 @@ class VideoSegmentMatch:
     ``similarity`` is the mean similarity of the inlier pairs, ``frames`` their count,
     ``coverage`` the fraction of the query frames inside the range that found the line,
     ``mirrored`` the fraction of inliers whose best look-up was the mirrored frame.
-    ``query_rows`` and ``reference_times`` are the inlier pairs themselves, for the checks
-    that follow alignment; ``layout`` is what the layout check found (see
-    ``homage.copies``).
+    ``query_rows``, ``reference_times`` and ``pair_similarities`` are the inlier pairs
+    themselves, for the checks that follow alignment; ``layout`` is what the layout check
+    found (see ``homage.copies``), ``distinctiveness`` what :func:`distinctiveness` found.
     """
 
     work: int
@@ -67,7 +67,9 @@ class VideoSegmentMatch:
     coverage: float
     query_rows: np.ndarray
     reference_times: np.ndarray
+    pair_similarities: np.ndarray
     layout: float = 0.0
+    distinctiveness: float = 0.0
     score: float = 0.0
 
 
@@ -260,8 +262,28 @@ def _segment(
         work=work, query_start=q0, query_end=q1, reference_start=r0, reference_end=r1,
         speed=speed, mirrored=float(run.mirrored.mean()), frames=len(run.row),
         similarity=float(run.sim.mean()), coverage=len(run.row) / max(inside, 1),
-        query_rows=run.row, reference_times=run.tr,
+        query_rows=run.row, reference_times=run.tr, pair_similarities=run.sim,
     )
+
+
+def distinctiveness(segment: VideoSegmentMatch, neighbours: Neighbours, *,
+                    elsewhere_s: float = 5.0) -> float:
+    """How much better the segment's pairs are than the best look-alike elsewhere.
+
+    For each inlier query frame, the look-alike is its most similar neighbour in another work
+    or more than ``elsewhere_s`` away in this one (the least similar neighbour when all of them
+    sit near the match).  A copied frame stands out from everything else in the library; a
+    frame that merely shares a film's look (same characters, same meadow) has look-alikes all
+    over that film, and this margin stays small.
+    """
+    rows = segment.query_rows
+    work, time_, sim = neighbours.work[rows], neighbours.time[rows], neighbours.similarity[rows]
+    away = (work != segment.work) | (np.abs(time_ - segment.reference_times[:, None])
+                                     > elsewhere_s)
+    away &= work >= 0
+    alternative = np.where(away.any(axis=1), np.where(away, sim, -np.inf).max(axis=1),
+                           sim.min(axis=1))
+    return float(np.mean(segment.pair_similarities - alternative))
 
 
 def suppress_duplicates(segments: list[VideoSegmentMatch]) -> list[VideoSegmentMatch]:

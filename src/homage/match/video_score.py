@@ -1,8 +1,9 @@
 """Calibrated scores for aligned video segments, per descriptor.
 
 A segment's evidence is how alike its frame pairs are (``similarity``), how many there are
-(``frames``), how steadily the line holds across the range (``coverage``) and how many pairs
-are the very same picture by a layout hash (``layout``).  A logistic model
+(``frames``), how steadily the line holds across the range (``coverage``), how many pairs
+are the very same picture by a layout hash (``layout``) and how far the pairs stand out from
+the best look-alikes elsewhere in the library (``distinctiveness``).  A logistic model
 maps them to [0, 1] so that one threshold means the same for every descriptor; its weights are
 fitted by ``homage bench video --calibrate`` on a corpus built with a *different seed* from the
 benchmark's (see docs/benchmarks.md), never on the benchmark's own queries.
@@ -27,19 +28,22 @@ class Calibration:
     log_frames: float
     coverage: float
     layout: float
+    distinctiveness: float
 
 
 CALIBRATIONS: dict[str, Calibration] = {
     "effnet-lite0": Calibration(
         align=VideoAlignSettings(min_similarity=0.6),
         # fitted on the quick corpus of seed 1 (57 segments, 21 right), 2026-11-24
-        bias=-23.512, similarity=11.817, log_frames=3.475, coverage=6.431, layout=3.223,
+        bias=-20.119, similarity=10.048, log_frames=1.986, coverage=7.417, layout=4.215,
+        distinctiveness=0.0,
     ),
     "pdq": Calibration(
         align=VideoAlignSettings(min_similarity=0.3),
         # fitted on the quick corpus of seed 1 (19 segments, 16 right: few wrong ones to
         # learn from; the ablation is compared on ranking, segment AP), 2026-11-24
         bias=2.815, similarity=2.139, log_frames=0.077, coverage=-2.842, layout=0.0,
+        distinctiveness=0.0,
     ),
 }
 
@@ -48,15 +52,16 @@ def calibration_for(descriptor: str) -> Calibration:
     return CALIBRATIONS[descriptor]
 
 
-def segment_features(segment: VideoSegmentMatch) -> tuple[float, float, float, float]:
-    """The model's inputs: (similarity, log frames, coverage, layout)."""
+def segment_features(segment: VideoSegmentMatch) -> tuple[float, ...]:
+    """The model's inputs: (similarity, log frames, coverage, layout, distinctiveness)."""
     return (segment.similarity, math.log(max(segment.frames, 1)), segment.coverage,
-            segment.layout)
+            segment.layout, segment.distinctiveness)
 
 
 def score_segment(segment: VideoSegmentMatch, calibration: Calibration) -> VideoSegmentMatch:
     """``segment`` with its calibrated score."""
-    sim, log_frames, coverage, layout = segment_features(segment)
+    sim, log_frames, coverage, layout, distinct = segment_features(segment)
     z = (calibration.bias + calibration.similarity * sim + calibration.log_frames * log_frames
-         + calibration.coverage * coverage + calibration.layout * layout)
+         + calibration.coverage * coverage + calibration.layout * layout
+         + calibration.distinctiveness * distinct)
     return dataclasses.replace(segment, score=1.0 / (1.0 + math.exp(-z)))
