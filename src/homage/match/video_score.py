@@ -34,9 +34,9 @@ class Calibration:
 CALIBRATIONS: dict[str, Calibration] = {
     "effnet-lite0": Calibration(
         align=VideoAlignSettings(min_similarity=0.6),
-        # fitted on the quick corpus of seed 1 (57 segments, 21 right), 2026-11-24
-        bias=-20.119, similarity=10.048, log_frames=1.986, coverage=7.417, layout=4.215,
-        distinctiveness=0.0,
+        # fitted on the quick corpora of seeds 1-3 (170 segments, 67 right), 2026-11-24
+        bias=-19.688, similarity=9.335, log_frames=1.996, coverage=7.416, layout=4.105,
+        distinctiveness=1.494,
     ),
     "pdq": Calibration(
         align=VideoAlignSettings(min_similarity=0.3),
