@@ -6,6 +6,7 @@ Nothing is read at import time; callers build a ``Settings`` and pass it down.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 from collections.abc import Sequence
@@ -59,8 +60,8 @@ class Settings:
                 clean[key] = _number(key, clean[key])
         if "threshold" in clean and not 0.0 <= clean["threshold"] <= 1.0:  # type: ignore[operator]
             raise ParameterError("threshold must be between 0 and 1")
-        if "max_media_seconds" in clean and clean["max_media_seconds"] <= 0:  # type: ignore[operator]
-            raise ParameterError("max_media_seconds must be positive")
+        if "max_media_seconds" in clean and not 0 < clean["max_media_seconds"] < math.inf:  # type: ignore[operator]
+            raise ParameterError("max_media_seconds must be a positive number of seconds")
         return dataclasses.replace(self, **clean)  # type: ignore[arg-type]
 
 
@@ -92,12 +93,23 @@ def load_settings(path: str | Path | None) -> Settings:
         return settings
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ParameterError(f"{path}: cannot read settings ({exc})") from exc
     allowed = {"threshold", "kinds", "library", "max_media_seconds"}
     unknown = set(data) - allowed
     if unknown:
         raise ParameterError(f"{path}: unknown settings {sorted(unknown)}")
     if "library" in data:
-        data["library"] = Path(data["library"]).expanduser()
-    return settings.with_overrides(**data)
+        if not isinstance(data["library"], str) or not data["library"].strip():
+            raise ParameterError(f"{path}: library must be a folder path, "
+                                 f"not {data['library']!r}")
+        try:
+            data["library"] = Path(data["library"]).expanduser()
+        except RuntimeError as exc:  # "~someone" who does not exist here
+            raise ParameterError(f"{path}: library {data['library']!r}: {exc}") from exc
+    if "kinds" in data and not isinstance(data["kinds"], str | list):
+        raise ParameterError(f"{path}: kinds must be a string or a list, not {data['kinds']!r}")
+    try:
+        return settings.with_overrides(**data)
+    except ParameterError as exc:
+        raise ParameterError(f"{path}: {exc}") from exc

@@ -19,8 +19,8 @@ import numpy as np
 from homage.audio import AudioPrint, Peaks, analyse
 from homage.config import Settings
 from homage.copies import QueryFrames, copy_matches, describe_video, descriptor_for
-from homage.errors import HomageError, UnsupportedMedia
-from homage.library import Library, load_hash_index, load_vector_index
+from homage.errors import HomageError, LibraryError, UnsupportedMedia
+from homage.library import AlreadyCatalogued, Library, load_hash_index, load_vector_index
 from homage.match.audio_align import AudioSegmentMatch, align_hits, suppress_overlaps
 from homage.match.audio_verify import verify_candidate
 from homage.match.hash_index import HashIndex
@@ -81,6 +81,8 @@ def index_paths(
     for path in _walk(paths, report):
         try:
             _index_one(library, path, settings, progress, report)
+        except LibraryError:
+            raise  # the library, not this file: stop the run
         except HomageError as exc:
             report.failed.append(exc)
             progress(ProgressEvent("failed", str(path), message=str(exc)))
@@ -102,9 +104,10 @@ def _walk(paths: Iterable[str | Path], report: IndexReport) -> Iterator[Path]:
 
 
 def _index_one(
-    library: Library, path: Path, settings: Settings, progress: Progress, report: IndexReport
+    library: Library, path: Path, settings: Settings, progress: Progress, report: IndexReport,
+    *, again: bool = False,
 ) -> None:
-    name = str(path.resolve())
+    name = _utf8_name(path)
     stat = path.stat()
     known = library.work_by_path(name)
     if known and known.size == stat.st_size and known.mtime == stat.st_mtime:
@@ -140,8 +143,16 @@ def _index_one(
         duration = max(info.duration, float(visual.times[-1]) if len(visual) else 0.0)
     if known is not None:  # same path, new content: the old fingerprints are stale
         library.remove_work(known.id)
-    library.add_work(path=name, content_hash=digest, size=stat.st_size, mtime=stat.st_mtime,
-                     info=info, duration=duration, audio=audio, visual=visual)
+    try:
+        library.add_work(path=name, content_hash=digest, size=stat.st_size,
+                         mtime=stat.st_mtime, info=info, duration=duration, audio=audio,
+                         visual=visual)
+    except AlreadyCatalogued:
+        if again:
+            raise
+        # another run catalogued this file meanwhile: look again (unchanged or duplicate now)
+        _index_one(library, path, settings, progress, report, again=True)
+        return
     report.added.append(name)
     report.seconds += duration
     progress(ProgressEvent("done", name))
@@ -202,11 +213,12 @@ def _scan_one(
     durations: dict[int, float], names: dict[int, str], *, settings: Settings,
     progress: Progress,
 ) -> QueryResult:
+    _utf8_name(path)
     info = _query_info(path, settings)
     return _match_query(
         path, info, settings, progress,
         audio=lambda audio, duration: audio_matches(
-            audio, index, durations, names, duration, peaks_of=library.peaks,
+            audio, index, durations, names, duration, peaks_of=_peaks_if_present(library),
             settings=settings),
         copies=lambda frames, duration: copy_matches(
             frames, vectors, durations, names, duration, prints_of=stored_frames(library),
@@ -272,7 +284,7 @@ def compare_files(
 
 def audio_matches(
     audio: AudioPrint, index: HashIndex, durations: dict[int, float], names: dict[int, str],
-    query_duration: float, *, peaks_of: Callable[[int], Peaks], settings: Settings,
+    query_duration: float, *, peaks_of: Callable[[int], Peaks | None], settings: Settings,
 ) -> list[Match]:
     """Look up, align, verify, threshold: the audio-sample matches of one analysed query."""
     prints = audio.fingerprints
@@ -281,8 +293,11 @@ def audio_matches(
                             query_duration=query_duration, align=settings.align)
     verified = []
     for candidate in candidates:
+        peaks = peaks_of(candidate.work)
+        if peaks is None:  # removed from the library since the index was read
+            continue
         checked = verify_candidate(
-            candidate, audio.peaks, peaks_of(candidate.work), settings.audio,
+            candidate, audio.peaks, peaks, settings.audio,
             query_duration=query_duration, reference_duration=durations[candidate.work],
         )
         if checked is not None:
@@ -335,6 +350,28 @@ def _refuse_nothing_in_common(query: MediaInfo, reference: MediaInfo,
     raise UnsupportedMedia(
         f"no audio stream, and {Path(other.path).name} has no video stream to compare it with",
         path=lacking.path)
+
+
+def _peaks_if_present(library: Library) -> Callable[[int], Peaks | None]:
+    def peaks_of(work_id: int) -> Peaks | None:
+        try:
+            return library.peaks(work_id)
+        except LibraryError:
+            return None
+
+    return peaks_of
+
+
+def _utf8_name(path: Path) -> str:
+    """The resolved path, refused when it cannot be written as UTF-8 (a name of raw bytes):
+    the catalogue, the JSON and the CSV all hold text."""
+    name = str(path.resolve())
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UnsupportedMedia("file name is not valid UTF-8; rename the file",
+                               path=path) from None
+    return name
 
 
 def _query_info(path: Path, settings: Settings) -> MediaInfo:

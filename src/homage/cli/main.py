@@ -140,9 +140,10 @@ def index(ctx: Context, paths: Sequence[Path]) -> None:
     failed = missing + report.failed
     if ctx.verbosity >= 0:
         for old, new in report.moved:
-            click.echo(f"moved: {old} -> {new}")
+            click.echo(f"moved: {printable(old)} -> {printable(new)}")
         for dup, original in report.duplicates:
-            click.echo(f"skipped duplicate: {dup} (same content as {original})")
+            click.echo(f"skipped duplicate: {printable(dup)} (same content as "
+                       f"{printable(original)})")
         click.echo(
             f"indexed {len(report.added)} new, {len(report.unchanged)} unchanged, "
             f"{len(report.moved)} moved, {len(report.duplicates)} duplicates, "
@@ -279,10 +280,13 @@ def library_check(ctx: Context, repair: bool) -> None:
             fixed = lib.repair()
             click.echo(f"repaired {fixed} entries")
             problems = lib.integrity_problems()
-        index, _, _ = load_hash_index(lib)
-        expected = lib.stats().fingerprints
-        if len(index) != expected:
-            problems.append(f"hash index holds {len(index)} postings, catalogue {expected}")
+        if problems:  # a damaged catalogue cannot make an index: report, do not crash
+            problems.append("fix with `homage library check --repair` (drops damaged works)")
+        else:
+            index, _, _ = load_hash_index(lib)
+            expected = lib.stats().fingerprints
+            if len(index) != expected:
+                problems.append(f"hash index holds {len(index)} postings, catalogue {expected}")
         gone = [w.path for w in lib.works() if not Path(w.path).exists()]
     for path in gone:
         click.echo(f"warning: {printable(path)}: file no longer on disk (kept in library)")

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from homage.library.generations import is_complete, publish, remove_stale
+from homage.errors import LibraryError
+from homage.library.generations import discard, is_complete, publish, remove_stale
 from homage.library.store import Library
 from homage.match.hash_index import HashIndex
 
@@ -30,18 +31,46 @@ def load_hash_index(library: Library) -> tuple[HashIndex, dict[int, float], dict
     """The hash index of the library's current generation, building it if needed.
 
     Returns the index with the durations and paths of the works it covers, all read from one
-    snapshot so that they agree with each other.
+    snapshot so that they agree with each other.  Index files that cannot be read, or that do
+    not hold the catalogue's postings, are rebuilt: they are derived, and losing them costs
+    only the time to build them again.
     """
     with library.snapshot():
         generation = library.generation
         durations = library.durations()
         paths = library.paths()
+        postings = library.stats().fingerprints
         target = index_folder(library) / f"gen-{generation}"
-        if not is_complete(target):
+        index = _load(target, postings) if is_complete(target) else None
+        if index is None:
+            if target.exists():
+                logger.warning("hash index %s is damaged; rebuilding it", target.name)
+                discard(target)
             _build(library, target)
-    index = HashIndex(*(np.load(target / f"{name}.npy", mmap_mode="r") for name in _FIELDS))
+            index = _load(target, postings)
+            if index is None:
+                raise LibraryError(f"cannot build a readable hash index in {target}",
+                                   path=library.directory)
     remove_stale(index_folder(library), current=generation)
     return index, durations, paths
+
+
+_DTYPES = {"hashes": np.uint32, "work": np.int64, "time": np.float32, "freq": np.float32,
+           "span": np.float32}
+
+
+def _load(target: Path, postings: int) -> HashIndex | None:
+    """The index in ``target`` if its files are whole and hold ``postings`` postings."""
+    arrays = []
+    for name in _FIELDS:
+        try:
+            array = np.load(target / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+        except Exception:  # whatever numpy makes of a damaged file: the index is derived
+            return None
+        if array.ndim != 1 or array.shape[0] != postings or array.dtype != _DTYPES[name]:
+            return None
+        arrays.append(array)
+    return HashIndex(*arrays)
 
 
 def _build(library: Library, target: Path) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
+import secrets
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -35,6 +37,12 @@ logger = logging.getLogger(__name__)
 
 #: How long a writer waits for another process's transaction before giving up.
 BUSY_TIMEOUT_S = 120.0
+#: A writer still waiting after this long says that it waits.
+NOTICE_AFTER_S = 1.0
+
+
+class AlreadyCatalogued(LibraryError):
+    """Another process catalogued the same path or content while this one analysed it."""
 
 
 @dataclass(frozen=True)
@@ -102,9 +110,7 @@ class Library:
             if not create:
                 raise LibraryError("no homage library here (run `homage index` first)",
                                    path=directory)
-            if directory.exists() and any(
-                p.name not in {".DS_Store"} for p in directory.iterdir()
-            ):
+            if directory.exists() and any(not _ours(p.name) for p in directory.iterdir()):
                 raise LibraryError(
                     "folder is not empty and holds no homage library; choose another folder",
                     path=directory,
@@ -114,9 +120,14 @@ class Library:
             except OSError as exc:
                 raise LibraryError(f"cannot create library folder ({exc.strerror})",
                                    path=directory) from exc
+            _create_atomically(db_path, settings, visual)
         connection = _connect(db_path)
         library = cls(directory, connection, settings, visual)
-        library._initialise()
+        try:
+            library._initialise()
+        except BaseException:
+            connection.close()
+            raise
         return library
 
     def close(self) -> None:
@@ -138,24 +149,38 @@ class Library:
         path = self.directory / DATABASE_NAME
         try:
             app_id = db.execute("PRAGMA application_id").fetchone()[0]
-            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
-        except sqlite3.DatabaseError as exc:
-            raise LibraryError(f"not a readable homage library ({exc})", path=path) from exc
+            names = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
+            raise LibraryError(f"not a readable homage library ({_one_line(exc)})",
+                               path=path) from exc
+        tables = {n for n in names if not n.startswith("sqlite_")}
+        if app_id == 0 and tables and tables <= _TABLES and self._all_empty(tables):
+            # a creation interrupted between its schema and its stamp (by an older homage):
+            # finish it
+            with self._write():
+                if db.execute("PRAGMA application_id").fetchone()[0] == 0:
+                    _stamp(db, self.settings, self.visual_settings)
+            return
         if app_id not in (0, APPLICATION_ID) or (app_id == 0 and tables):
             raise LibraryError("this SQLite file is not a homage library", path=path)
-        if app_id == 0:
-            db.executescript(SCHEMA)  # idempotent; executescript manages its own transaction
+        if app_id == 0:  # an empty file: make it a library, in one transaction
             with self._write():
-                db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-                self._set_meta("schema_version", str(SCHEMA_VERSION))
-                self._set_meta("audio_settings", _canonical(self.settings.to_json()))
-                self._set_meta("visual_settings", _canonical(self.visual_settings.to_json()))
-                self._set_meta("generation", "0")
-                self._set_meta("created_by", f"homage {__version__}")
+                if db.execute("PRAGMA application_id").fetchone()[0] == 0:
+                    _stamp(db, self.settings, self.visual_settings)
             return
-        version = int(self._meta("schema_version") or 0)
+        try:
+            meta = dict(db.execute("SELECT key, value FROM meta"))
+            version = int(meta.get("schema_version") or 0)
+            int(meta.get("generation") or 0)
+            stored = {key: json.loads(meta.get(key) or "{}")
+                      for key in ("audio_settings", "visual_settings")}
+        except (ValueError, TypeError, sqlite3.DatabaseError) as exc:
+            raise LibraryError(
+                f"library metadata is damaged ({_one_line(exc)}); re-index into a new library "
+                "folder", path=path) from exc
         if version in MIGRATIONS:
             version = self._migrate(version)
+            stored["visual_settings"] = json.loads(self._meta("visual_settings") or "{}")
         if version != SCHEMA_VERSION:
             raise LibraryError(
                 f"library schema v{version} is not the v{SCHEMA_VERSION} this homage "
@@ -166,12 +191,16 @@ class Library:
             ("audio_settings", self.settings.to_json(), "audio fingerprint"),
             ("visual_settings", self.visual_settings.to_json(), "visual descriptor"),
         ):
-            if json.loads(self._meta(key) or "{}") != json.loads(_canonical(wanted)):
+            if stored[key] != json.loads(_canonical(wanted)):
                 raise LibraryError(
                     f"library was built with other {what} settings; use the settings it was "
                     "built with or re-index into a new library folder",
                     path=path,
                 )
+
+    def _all_empty(self, tables: set[str]) -> bool:
+        return all(self._db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] == 0
+                   for t in tables)
 
     def _migrate(self, version: int) -> int:
         """Bring an older schema up to date in place (each step is one transaction)."""
@@ -190,7 +219,7 @@ class Library:
 
     # ------------------------------------------------------------- transactions
     def _write(self) -> _Transaction:
-        return _Transaction(self._db)
+        return _Transaction(self._db, self.directory)
 
     def _meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -266,15 +295,20 @@ class Library:
     def iter_fingerprints(self) -> Iterator[tuple[int, Fingerprints]]:
         """Every work's fingerprints, read in one snapshot (one read transaction)."""
         cursor = self._db.execute(
-            "SELECT work_id, hashes, time, freq, span FROM audio_fingerprints ORDER BY work_id"
+            "SELECT work_id, count, hashes, time, freq, span FROM audio_fingerprints "
+            "ORDER BY work_id"
         )
-        for work_id, hashes, t, f, s in cursor:
-            yield work_id, Fingerprints(
-                hashes=np.frombuffer(hashes, dtype="<u4"),
-                time=np.frombuffer(t, dtype="<f4"),
-                freq=np.frombuffer(f, dtype="<f4"),
-                span=np.frombuffer(s, dtype="<f4"),
-            )
+        for work_id, count, *blobs in cursor:
+            hashes, t, f, s = (self._floats(work_id, b, count, d)
+                               for b, d in zip(blobs, ("<u4", "<f4", "<f4", "<f4"), strict=True))
+            yield work_id, Fingerprints(hashes=hashes, time=t, freq=f, span=s)
+
+    def _floats(self, work_id: int, blob: object, count: int, dtype: str) -> np.ndarray:
+        """One stored array, refused (not half-read) when damage has changed its length."""
+        if not isinstance(blob, bytes) or len(blob) != 4 * count:
+            raise LibraryError(f"work {work_id}: stored fingerprints are damaged; run "
+                               "`homage library check --repair`", path=self.directory)
+        return np.frombuffer(blob, dtype=dtype)
 
     def iter_visual(self) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
         """Every work's frame times (n,) and vectors (n, dim) float32, in one snapshot."""
@@ -320,13 +354,14 @@ class Library:
     def peaks(self, work_id: int) -> Peaks:
         """The spectral peaks of one work (for verifying a candidate match)."""
         row = self._db.execute(
-            "SELECT peak_time, peak_freq FROM audio_fingerprints WHERE work_id = ?", (work_id,)
+            "SELECT peak_count, peak_time, peak_freq FROM audio_fingerprints WHERE work_id = ?",
+            (work_id,),
         ).fetchone()
         if row is None:
             raise LibraryError(f"work {work_id} has no peaks; run `homage library check`",
                                path=self.directory)
-        time_ = np.frombuffer(row[0], dtype="<f4")
-        return Peaks(time_, np.frombuffer(row[1], dtype="<f4"), np.zeros_like(time_))
+        time_ = self._floats(work_id, row[1], row[0], "<f4")
+        return Peaks(time_, self._floats(work_id, row[2], row[0], "<f4"), np.zeros_like(time_))
 
     def _one(self, where: str, params: tuple[object, ...]) -> WorkRecord | None:
         return next(iter(self._select(where, params)), None)
@@ -350,6 +385,17 @@ class Library:
         transaction; returns its id."""
         if audio is None and visual is None:
             raise ValueError("a work needs audio fingerprints or frame vectors")
+        try:
+            return self._add_work(path=path, content_hash=content_hash, size=size, mtime=mtime,
+                                  info=info, duration=duration, audio=audio, visual=visual)
+        except sqlite3.IntegrityError as exc:
+            raise AlreadyCatalogued("catalogued meanwhile by another homage process",
+                                    path=path) from exc
+
+    def _add_work(
+        self, *, path: str, content_hash: str, size: int, mtime: float, info: MediaInfo,
+        duration: float, audio: AudioPrint | None, visual: VisualPrint | None,
+    ) -> int:
         with self._write():
             cursor = self._db.execute(
                 "INSERT INTO works(path, content_hash, size, mtime, duration, container, "
@@ -473,13 +519,35 @@ _NO_FEATURES = (
 
 class _Transaction:
     """``BEGIN IMMEDIATE`` … ``COMMIT``: takes the write lock up front so writers queue cleanly
-    instead of failing half-way, and rolls back on any exception (Ctrl-C included)."""
+    instead of failing half-way, and rolls back on any exception (Ctrl-C included).  A writer
+    that has to wait for another process says so, and gives up after ``BUSY_TIMEOUT_S``."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, directory: Path) -> None:
         self._db = db
+        self._directory = directory
 
     def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
+        notice_after = min(NOTICE_AFTER_S, BUSY_TIMEOUT_S)
+        self._db.execute(f"PRAGMA busy_timeout = {round(notice_after * 1000)}")
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc):
+                raise
+            logger.warning("waiting for the library lock: another homage process is writing "
+                           "to %s", self._directory)
+            self._db.execute(
+                f"PRAGMA busy_timeout = {round((BUSY_TIMEOUT_S - notice_after) * 1000)}")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as again:
+                if not _is_busy(again):
+                    raise
+                raise LibraryError(
+                    f"another homage process kept the library locked for {BUSY_TIMEOUT_S:g} s; "
+                    "try again when it has finished", path=self._directory) from again
+        finally:
+            self._db.execute(f"PRAGMA busy_timeout = {round(BUSY_TIMEOUT_S * 1000)}")
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
         if exc_type is None:
@@ -488,17 +556,85 @@ class _Transaction:
             self._db.execute("ROLLBACK")
 
 
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
 def _connect(db_path: Path) -> sqlite3.Connection:
     try:
         connection = sqlite3.connect(
             db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
         )
-        connection.execute("PRAGMA journal_mode = WAL")
+        if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            connection.execute("PRAGMA journal_mode = WAL")
         connection.execute("PRAGMA synchronous = NORMAL")
         connection.execute("PRAGMA foreign_keys = ON")
-    except sqlite3.DatabaseError as exc:
-        raise LibraryError(f"cannot open library database ({exc})", path=db_path) from exc
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
+        # UnicodeDecodeError: SQLite's message quoting a damaged schema is not UTF-8
+        raise LibraryError(f"cannot open library database ({_one_line(exc)})",
+                           path=db_path) from exc
     return connection
+
+
+#: the tables of a homage library (an unstamped file holding only these, empty, is one
+#: whose creation was interrupted)
+_TABLES = frozenset({"meta", "works", "audio_fingerprints", "visual_features"})
+
+
+def _ours(name: str) -> bool:
+    """Files a library folder may hold before its database exists (a creation under way)."""
+    return name == ".DS_Store" or name.startswith(f".{DATABASE_NAME}.") \
+        or name.startswith(DATABASE_NAME)
+
+
+def _stamp(db: sqlite3.Connection, settings: FingerprintSettings,
+           visual: VisualSettings) -> None:
+    """Create the schema and record version and settings; inside the caller's transaction."""
+    for statement in SCHEMA.split(";"):
+        if statement.strip():
+            db.execute(statement)
+    db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    for key, value in (("schema_version", str(SCHEMA_VERSION)),
+                       ("audio_settings", _canonical(settings.to_json())),
+                       ("visual_settings", _canonical(visual.to_json())),
+                       ("generation", "0"), ("created_by", f"homage {__version__}")):
+        db.execute("INSERT INTO meta(key, value) VALUES (?, ?) "
+                   "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+
+
+def _create_atomically(db_path: Path, settings: FingerprintSettings,
+                       visual: VisualSettings) -> None:
+    """Build a complete library database beside ``db_path`` and link it into place, so that
+    no process (and no crash) ever sees a half-made library; if another process got there
+    first, its library is used and ours is dropped."""
+    scratch = db_path.with_name(f".{DATABASE_NAME}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        db = sqlite3.connect(scratch, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("BEGIN IMMEDIATE")
+            _stamp(db, settings, visual)
+            db.execute("COMMIT")
+        finally:
+            db.close()
+        try:
+            os.link(scratch, db_path)
+        except FileExistsError:
+            pass  # another process created the library first: theirs is as good as ours
+        except OSError:  # a file system without hard links
+            if not db_path.exists():
+                os.replace(scratch, db_path)
+    except (OSError, sqlite3.Error) as exc:
+        raise LibraryError(f"cannot create the library ({_one_line(exc)})",
+                           path=db_path) from exc
+    finally:
+        for leftover in (scratch, Path(f"{scratch}-wal"), Path(f"{scratch}-shm")):
+            leftover.unlink(missing_ok=True)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0] if text.strip() else type(exc).__name__
 
 
 def _canonical(settings: dict[str, object]) -> str:

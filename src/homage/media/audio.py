@@ -13,12 +13,17 @@ import av
 import numpy as np
 
 from homage.errors import DecodeError, UnsupportedMedia
-from homage.media.probe import _reason, container_duration, open_container
+from homage.media.probe import _reason, container_duration, first_decodable, open_container
 
 DEFAULT_CHUNK_SECONDS = 30.0
 
 #: A file that declares this much more than it decodes is reported as truncated.
 _TRUNCATION_TOLERANCE_S = 2.0
+
+#: Audio sampled slower than this holds nothing the fingerprint can use (its band starts at
+#: 150 Hz and reaches 3.8 kHz); refusing it up front also stops tiny files that would decode
+#: to hours (a 20 kB WAV at 1 Hz "holds" 2.8 hours).
+MIN_SAMPLE_RATE = 4000
 
 
 def audio_chunks(
@@ -57,17 +62,33 @@ def audio_chunks(
     """
     chunk_len = max(1, round(chunk_seconds * sample_rate))
     with open_container(path) as container:
-        if not container.streams.audio:
-            raise UnsupportedMedia("no audio stream", path=path)
-        stream = container.streams.audio[0]
+        stream = first_decodable(container.streams.audio)
+        if stream is None:
+            raise UnsupportedMedia("no audio stream" if not container.streams.audio
+                                   else "no audio stream FFmpeg can decode", path=path)
+        rate = stream.codec_context.sample_rate or 0
+        if rate < MIN_SAMPLE_RATE:
+            raise UnsupportedMedia(f"audio sampled at {rate} Hz, too slow to hold anything to "
+                                   f"fingerprint (needs {MIN_SAMPLE_RATE} Hz or more)", path=path)
         declared = container_duration(container)
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+        if max_seconds is not None and declared > max_seconds:
+            raise DecodeError(f"declares {declared:,.0f} s of audio, more than the "
+                              f"{max_seconds:,.0f} s limit", path=path)
+        resampler, fed = None, None
         pending: list[np.ndarray] = []
         pending_len = 0
         total = 0
         try:
             for frame in _decoded_frames(container, stream):
-                for out in resampler.resample(frame):
+                shape = (frame.format.name, frame.layout.name, frame.sample_rate)
+                if shape != fed:  # the first frame, or a stream that changes format midway
+                    flushed = resampler.resample(None) if resampler is not None else []
+                    resampler, fed = av.AudioResampler(format="flt", layout="mono",
+                                                       rate=sample_rate), shape
+                else:
+                    flushed = []
+                frame.pts = None  # a new resampler must not wait for earlier timestamps
+                for out in [*flushed, *resampler.resample(frame)]:
                     samples = out.to_ndarray().reshape(-1)
                     pending.append(samples)
                     pending_len += samples.size
@@ -80,7 +101,7 @@ def audio_chunks(
                     while pending_len >= chunk_len:
                         chunk, pending, pending_len = _take(pending, chunk_len)
                         yield chunk
-            for out in resampler.resample(None):
+            for out in resampler.resample(None) if resampler is not None else []:
                 samples = out.to_ndarray().reshape(-1)
                 pending.append(samples)
                 pending_len += samples.size

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from homage.errors import HomageError
+from homage.errors import HomageError, UnsupportedMedia
 
 #: Extensions a folder walk picks up.  Files named explicitly are tried whatever their name.
 MEDIA_EXTENSIONS = frozenset(
@@ -47,6 +48,8 @@ def iter_media_files(paths: Iterable[str | Path]) -> Iterator[Path]:
 def content_hash(path: str | Path) -> str:
     """BLAKE2b-160 of the file's bytes: recognises a moved or copied file without decoding it."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block, /dev/zero never end
+            raise UnsupportedMedia("not a regular file (a pipe, socket or device)", path=path)
         with open(path, "rb") as handle:
             digest = hashlib.file_digest(handle, lambda: hashlib.blake2b(digest_size=20))
     except OSError as exc:

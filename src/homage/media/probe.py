@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import stat
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import av
 import av.container
@@ -24,6 +26,8 @@ def open_container(path: str | Path) -> Iterator[av.container.InputContainer]:
         raise HomageError("no such file", path=path)
     if path.is_dir():
         raise HomageError("is a folder, not a media file", path=path)
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise UnsupportedMedia("not a regular file (a pipe, socket or device)", path=path)
     if path.stat().st_size == 0:
         raise DecodeError("empty file (zero bytes)", path=path)
     try:
@@ -60,12 +64,14 @@ def probe(path: str | Path) -> MediaInfo:
         ``DecodeError`` for an empty or unreadable file.
     """
     with open_container(path) as container:
-        audio = container.streams.audio[0] if container.streams.audio else None
+        audio = first_decodable(container.streams.audio)
         pictures = [s for s in container.streams.video
                     if not s.disposition & av.stream.Disposition.attached_pic]
-        video = pictures[0] if pictures else None
+        video = first_decodable(pictures)
         if audio is None and video is None:
-            raise UnsupportedMedia("no audio or video stream", path=path)
+            undecodable = container.streams.audio or pictures
+            raise UnsupportedMedia("no audio or video stream FFmpeg can decode" if undecodable
+                                   else "no audio or video stream", path=path)
         return MediaInfo(
             path=str(path),
             duration=container_duration(container),
@@ -77,6 +83,12 @@ def probe(path: str | Path) -> MediaInfo:
             sample_rate=audio.codec_context.sample_rate if audio is not None else None,
             channels=audio.codec_context.channels if audio is not None else None,
         )
+
+
+def first_decodable(streams: Sequence[av.stream.Stream]) -> Any:
+    """The first of ``streams`` that FFmpeg has a decoder for (PyAV gives the others no codec
+    context), or None."""
+    return next((s for s in streams if s.codec_context is not None), None)
 
 
 def container_duration(container: av.container.InputContainer) -> float:
