@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 from scipy.signal import butter, sosfiltfilt
 
+from homage.bench.manifests import read_manifest
 from homage.bench.metrics import SegmentPair
 from homage.errors import HomageError
 
@@ -380,19 +381,7 @@ def load_audio_corpus(root: Path) -> AudioCorpus:
         No manifest, an unreadable one, or one written by another version of the recipe.
     """
     root = Path(root).absolute()
-    path = root / "manifest.json"
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise HomageError("no audio corpus manifest here", path=path) from None
-    except (OSError, ValueError) as exc:
-        raise HomageError(f"unreadable audio corpus manifest: {exc}", path=path) from exc
-    if manifest.get("version") != MANIFEST_VERSION:
-        raise HomageError(
-            f"audio corpus manifest version {manifest.get('version')!r}, expected "
-            f"{MANIFEST_VERSION}: rebuild it",
-            path=path,
-        )
+    manifest = read_manifest(root, what="audio corpus", version=MANIFEST_VERSION)
     sources = manifest["sources"]
     samples = tuple(
         SampleTruth(
@@ -417,7 +406,7 @@ def load_audio_corpus(root: Path) -> AudioCorpus:
         queries=tuple(root / q["path"] for q in manifest["queries"]),
         samples=samples,
         negative_queries=tuple(root / p for p in manifest["negative_queries"]),
-        manifest=path,
+        manifest=root / "manifest.json",
     )
 
 

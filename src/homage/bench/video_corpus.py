@@ -57,6 +57,7 @@ from typing import IO, Any, Literal
 
 import numpy as np
 
+from homage.bench.manifests import read_manifest
 from homage.bench.metrics import SegmentPair
 from homage.errors import HomageError
 
@@ -694,19 +695,7 @@ def load_video_corpus(root: Path | str) -> VideoCorpus:
         No manifest, an unreadable one, or one written by another version of the recipe.
     """
     root = Path(root).absolute()
-    path = root / "manifest.json"
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise HomageError("no video corpus manifest here", path=path) from None
-    except (OSError, ValueError) as exc:
-        raise HomageError(f"unreadable video corpus manifest: {exc}", path=path) from exc
-    if manifest.get("version") != MANIFEST_VERSION:
-        raise HomageError(
-            f"video corpus manifest version {manifest.get('version')!r}, expected "
-            f"{MANIFEST_VERSION}: rebuild it",
-            path=path,
-        )
+    manifest = read_manifest(root, what="video corpus", version=MANIFEST_VERSION)
     ref_paths = {r["key"]: root / r["path"] for r in manifest["references"]}
     queries = []
     for q in manifest["queries"]:
@@ -734,7 +723,7 @@ def load_video_corpus(root: Path | str) -> VideoCorpus:
         references=tuple(ref_paths.values()),
         queries=tuple(queries),
         sources=tuple(VideoSource.from_json(s) for s in manifest["sources"].values()),
-        manifest=path,
+        manifest=root / "manifest.json",
     )
 
 
