@@ -530,3 +530,24 @@ def test_index_and_scan_videos_report_visual_copies(homage, footage, tmp_path: P
     rows = list(csv.DictReader(out_csv.open(encoding="utf-8")))
     assert len(rows) == len(data["matches"])
     assert any(r["region"] for r in rows) and any(r["mirrored"] == "True" for r in rows)
+
+
+def test_check_compares_the_vector_index_and_the_files_on_disk(homage, footage,
+                                                               library_dir: Path,
+                                                               tmp_path: Path) -> None:
+    import numpy as np
+
+    video = tmp_path / "film.mp4"
+    shutil.copy2(footage.other, video)
+    assert homage("--kinds", "copy", "index", video).exit_code == 0
+    result = homage("library", "check")
+    assert result.exit_code == 0 and "library ok" in result.stdout
+    [generation] = (library_dir / "vectorindex").glob("gen-*")
+    works = np.load(generation / "work.npy")
+    np.save(generation / "work.npy", works[: len(works) // 2])
+    with video.open("ab") as handle:
+        handle.write(b"\0")
+    result = homage("library", "check")
+    assert result.exit_code == 1
+    assert "problem: vector index holds" in result.stdout
+    assert f"warning: {video.resolve()}: file changed since it was indexed" in result.stdout

@@ -271,28 +271,24 @@ def library_remove(ctx: Context, paths: Sequence[Path]) -> None:
 @pass_context
 @handles_errors
 def library_check(ctx: Context, repair: bool) -> None:
-    """Verify that catalogue, fingerprints and files agree."""
-    from homage.library import load_hash_index
+    """Verify that catalogue, fingerprints, derived indexes and files agree."""
+    from homage.copies import descriptor_for
+    from homage.library.check import check_library
 
+    dim = descriptor_for(ctx.settings.visual.descriptor).dim
     with ctx.open_library(create=False) as lib:
-        problems = lib.integrity_problems()
-        if problems and repair:
-            fixed = lib.repair()
-            click.echo(f"repaired {fixed} entries")
-            problems = lib.integrity_problems()
-        if problems:  # a damaged catalogue cannot make an index: report, do not crash
-            problems.append("fix with `homage library check --repair` (drops damaged works)")
-        else:
-            index, _, _ = load_hash_index(lib)
-            expected = lib.stats().fingerprints
-            if len(index) != expected:
-                problems.append(f"hash index holds {len(index)} postings, catalogue {expected}")
-        gone = [w.path for w in lib.works() if not Path(w.path).exists()]
-    for path in gone:
+        report = check_library(lib, visual_dim=dim)
+        if report.problems and repair:
+            click.echo(f"repaired {lib.repair()} entries")
+            report = check_library(lib, visual_dim=dim)
+    for path in report.gone:
         click.echo(f"warning: {printable(path)}: file no longer on disk (kept in library)")
-    for problem in problems:
+    for path in report.changed:
+        click.echo(f"warning: {printable(path)}: file changed since it was indexed "
+                   "(run `homage index` on it again)")
+    for problem in report.problems:
         click.echo(f"problem: {printable(problem)}")
-    if problems:
+    if report.problems:
         sys.exit(EXIT_FAILURE)
     click.echo("library ok")
 
