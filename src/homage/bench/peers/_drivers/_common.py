@@ -1,4 +1,4 @@
-# ruff: noqa: UP010, UP020, UP031
+# ruff: noqa: UP010, UP020, UP031, UP032
 """Helpers shared by the peer drivers; must stay valid Python 2.7 *and* 3.x.
 
 The drivers run under the peers' own interpreters (pydejavu only runs on 2.7), so this file
@@ -53,6 +53,16 @@ def write_run(predictions, timings, index_bytes, reference_seconds, notes):
             "notes": notes,
         }
     )
+
+
+def write_video_run(predictions, timings, index_bytes, request, notes, failed):
+    """``write_run`` for the video drivers: reference seconds from the request's
+    ``durations``, and the queries that could not be hashed named in the notes."""
+    if failed:
+        notes += "; {} queries could not be hashed (first: {})".format(len(failed), failed[0])
+    durations = request.get("durations") or {}
+    seconds = sum(float(durations.get(p, 0.0)) for p in request["references"])
+    write_run(predictions, timings, index_bytes, seconds, notes)
 
 
 def cpu_seconds():

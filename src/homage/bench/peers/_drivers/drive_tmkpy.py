@@ -82,14 +82,9 @@ def main():
         "level 2 >= 0) rather than its strict 0.7/0.7; score = level-2 score clipped to "
         "[0, 1] (raw_score = level 2); CPU includes the ffmpeg decoder processes"
     )
-    if failed:
-        notes += f"; {len(failed)} queries could not be hashed (first: {failed[0]})"
-    _common.write_run(
-        predictions,
-        (index_cpu, index_wall, query_cpu, query_wall),
-        index_bytes,
-        sum(float(durations.get(p, 0.0)) for p in references),
-        notes,
+    _common.write_video_run(
+        predictions, (index_cpu, index_wall, query_cpu, query_wall), index_bytes, request,
+        notes, failed,
     )
 
 

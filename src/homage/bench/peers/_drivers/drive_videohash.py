@@ -83,14 +83,9 @@ def main():
         "whole durations, all pairs kept; score = 1 - Hamming distance / 64 (raw_score = "
         "distance; videohash calls <= 10 similar); CPU includes the ffmpeg processes"
     )
-    if failed:
-        notes += f"; {len(failed)} queries could not be hashed (first: {failed[0]})"
-    _common.write_run(
-        predictions,
-        (index_cpu, index_wall, query_cpu, query_wall),
-        index_bytes,
-        sum(float(durations.get(p, 0.0)) for p in references),
-        notes,
+    _common.write_video_run(
+        predictions, (index_cpu, index_wall, query_cpu, query_wall), index_bytes, request,
+        notes, failed,
     )
 
 

@@ -156,14 +156,9 @@ def main():
         "in its span) * n/(n+2), n = chain frames (raw_score = n); taking segments by n, one "
         f"whose query span is >= {suppress:g} covered by those kept is dropped"
     )
-    if failed:
-        notes += f"; {len(failed)} queries could not be hashed (first: {failed[0]})"
-    _common.write_run(
-        predictions,
-        (index_cpu, index_wall, query_cpu, query_wall),
-        index_bytes,
-        sum(float(durations.get(p, 0.0)) for p in references),
-        notes,
+    _common.write_video_run(
+        predictions, (index_cpu, index_wall, query_cpu, query_wall), index_bytes, request,
+        notes, failed,
     )
 
 
