@@ -36,7 +36,6 @@ import subprocess
 import time
 import zipfile
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,7 +43,7 @@ from typing import Any
 import numpy as np
 from scipy.signal import butter, sosfiltfilt
 
-from homage.bench.manifests import read_manifest
+from homage.bench.manifests import read_manifest, render_all
 from homage.bench.metrics import SegmentPair
 from homage.errors import HomageError
 
@@ -326,22 +325,9 @@ def build_audio_corpus(
         len(hosts),
         len(plans),
     )
-    results: list[dict[str, Any] | None] = [None] * len(plans)
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = {
-            pool.submit(_render_query, plan, root=root, sources=sources, seed=seed): i
-            for i, plan in enumerate(plans)
-        }
-        try:
-            for done, future in enumerate(as_completed(futures), start=1):
-                results[futures[future]] = future.result()
-                if progress is not None:
-                    progress(done, len(plans))
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
-    queries = [r for r in results if r is not None]
+    queries = render_all(
+        plans, functools.partial(_render_query, root=root, sources=sources, seed=seed),
+        workers=workers, progress=progress)
     samples = [truth for q in queries for truth in q.pop("truth")]
 
     manifest = {

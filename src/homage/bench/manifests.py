@@ -1,12 +1,18 @@
-"""Reading a corpus manifest: the one check every corpus makes before trusting its cache."""
+"""What every corpus builder shares: rendering its queries in parallel, and reading a
+manifest back with the one check every corpus makes before trusting its cache."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from homage.errors import HomageError
+
+P = TypeVar("P")
+R = TypeVar("R")
 
 
 def read_manifest(root: Path, *, what: str, version: int) -> dict[str, Any]:
@@ -32,3 +38,23 @@ def read_manifest(root: Path, *, what: str, version: int) -> dict[str, Any]:
             path=path,
         )
     return manifest
+
+
+def render_all(plans: Sequence[P], render: Callable[[P], R], *, workers: int,
+               progress: Callable[[int, int], None] | None = None) -> list[R]:
+    """``render(plan)`` for every plan on ``workers`` threads (the work runs in ffmpeg/sox
+    children), results in plan order; ``progress(done, total)`` after each; the first
+    failure cancels what has not started and is raised."""
+    results: list[R | None] = [None] * len(plans)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = {pool.submit(render, plan): i for i, plan in enumerate(plans)}
+        try:
+            for done, future in enumerate(as_completed(futures), start=1):
+                results[futures[future]] = future.result()
+                if progress is not None:
+                    progress(done, len(plans))
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    return [r for r in results if r is not None]

@@ -36,6 +36,7 @@ making only, see DEPENDENCIES.md); fetching uses ``pip download`` and ``apt-get 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -49,7 +50,7 @@ import tempfile
 import time
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -57,7 +58,7 @@ from typing import IO, Any, Literal
 
 import numpy as np
 
-from homage.bench.manifests import read_manifest
+from homage.bench.manifests import read_manifest, render_all
 from homage.bench.metrics import SegmentPair
 from homage.errors import HomageError
 
@@ -646,20 +647,9 @@ def _build(
         len(plans),
     )
     paths = _Paths(root=root, work=work, references=references, sources=sources, font=font)
-    results: list[dict[str, Any] | None] = [None] * len(plans)
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = {pool.submit(_render_query, plan, paths): i for i, plan in enumerate(plans)}
-        try:
-            for done, future in enumerate(as_completed(futures), start=1):
-                results[futures[future]] = future.result()
-                if progress is not None:
-                    progress(done, len(plans))
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
+    queries = render_all(plans, functools.partial(_render_query, paths=paths),
+                         workers=workers, progress=progress)
     shutil.rmtree(work, ignore_errors=True)
-    queries = [r for r in results if r is not None]
     used = _used_sources(references, queries)
 
     manifest = {
