@@ -28,8 +28,9 @@ from homage.media.video import video_frames
 from homage.shots import CutDetector
 from homage.types import Match, Transform
 from homage.visual import AVAILABLE_DESCRIPTORS, FrameDescriptor
+from homage.visual.looks import LOOK_DIM, frame_looks
 from homage.visual.pdq import SAME_PICTURE, hamming, pdq_bits
-from homage.visual.prints import VisualPrint, VisualSettings
+from homage.visual.prints import LABELS_KEPT, VisualPrint, VisualSettings
 
 #: Called with the seconds of video processed since the last call.
 Advance = Callable[[float], None]
@@ -64,15 +65,23 @@ def describe_video(
     descriptor = descriptor_for(settings.descriptor)
     cuts = CutDetector()
     parts: dict[str, list[np.ndarray]] = {
-        k: [] for k in ("times", "boxes", "vectors", "pdq", "mirrored", "mirrored_pdq")}
+        k: [] for k in ("times", "boxes", "vectors", "pdq", "mirrored", "mirrored_pdq",
+                        "looks", "labels", "label_scores")}
     done = 0.0
+    previous = None
     for batch in prefetch(video_frames(path, fps=settings.fps, size=descriptor.input_size,
                                        max_seconds=max_seconds, observer=cuts.update,
                                        remove_borders=settings.remove_borders)):
         parts["times"].append(batch.times.astype(np.float32))
         parts["boxes"].append(batch.boxes)
-        parts["vectors"].append(descriptor.describe(batch.frames))
+        vectors, labels, scores = descriptor.describe_labelled(batch.frames, LABELS_KEPT)
+        parts["vectors"].append(vectors)
+        if labels is not None and scores is not None:
+            parts["labels"].append(labels)
+            parts["label_scores"].append(scores)
         parts["pdq"].append(pdq_bits(batch.frames))
+        parts["looks"].append(frame_looks(batch.frames, previous))
+        previous = batch.frames[-1]
         if mirrored:
             flipped = np.ascontiguousarray(batch.frames[:, :, ::-1])
             parts["mirrored"].append(descriptor.describe(flipped))
@@ -81,12 +90,16 @@ def describe_video(
             advance(float(batch.times[-1]) - done)
             done = float(batch.times[-1])
     empty = {"times": (0,), "boxes": (0, 4), "vectors": (0, descriptor.dim), "pdq": (0, 32),
-             "mirrored": (0, descriptor.dim), "mirrored_pdq": (0, 32)}
+             "mirrored": (0, descriptor.dim), "mirrored_pdq": (0, 32), "looks": (0, LOOK_DIM),
+             "labels": (0, LABELS_KEPT), "label_scores": (0, LABELS_KEPT)}
     joined = {k: np.concatenate(v) if v else np.zeros(empty[k], np.float32)
               for k, v in parts.items()}
+    classified = len(parts["labels"]) > 0 or len(joined["times"]) == 0
     frames = VisualPrint(times=joined["times"], vectors=joined["vectors"],
                          boxes=joined["boxes"], cuts=np.asarray(cuts.cuts, dtype=np.float32),
-                         pdq=joined["pdq"].astype(np.uint8))
+                         pdq=joined["pdq"].astype(np.uint8), looks=joined["looks"],
+                         labels=joined["labels"].astype(np.int64) if classified else None,
+                         label_scores=joined["label_scores"] if classified else None)
     return QueryFrames(frames, joined["mirrored"], joined["mirrored_pdq"].astype(np.uint8))
 
 

@@ -4,6 +4,7 @@ with another visual descriptor."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import time
@@ -18,7 +19,8 @@ from homage.errors import LibraryError
 from homage.library import Library, load_vector_index
 from homage.library.schema import APPLICATION_ID, DATABASE_NAME, SCHEMA, SCHEMA_VERSION
 from homage.types import MediaInfo
-from homage.visual.prints import VisualPrint, VisualSettings
+from homage.visual.looks import LOOK_DIM
+from homage.visual.prints import LABELS_KEPT, VisualPrint, VisualSettings
 
 DIM = 24
 
@@ -314,15 +316,73 @@ def test_a_v1_library_is_migrated_in_place_keeping_its_works(tmp_path: Path) -> 
     meta = dict(db.execute("SELECT key, value FROM meta"))
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     db.close()
-    assert meta["schema_version"] == str(SCHEMA_VERSION) == "2"
+    assert meta["schema_version"] == str(SCHEMA_VERSION) == "3"
     assert json.loads(meta["visual_settings"]) == VisualSettings(descriptor="pdq").to_json()
     assert meta["created_by"] == "homage 0.0.1"
     assert "visual_features" in tables
-    # migrated once: it opens as v2 now, and refuses other visual settings like any library
+    # migrated once: it opens as v3 now, and refuses other visual settings like any library
     with Library.open(folder, visual=VisualSettings(descriptor="pdq")) as again:
         assert again.stats().works == 2
     with pytest.raises(LibraryError, match="visual descriptor"):
         Library.open(folder)
+
+
+def looked_print(n: int, seed: int) -> VisualPrint:
+    rng = np.random.default_rng(seed)
+    return dataclasses.replace(
+        visual_print(n, seed),
+        looks=rng.normal(size=(n, LOOK_DIM)).astype(np.float32),
+        labels=rng.integers(0, 1000, (n, LABELS_KEPT)),
+        label_scores=rng.uniform(0, 1, (n, LABELS_KEPT)).astype(np.float32))
+
+
+def test_looks_and_labels_round_trip_at_half_precision(tmp_path: Path) -> None:
+    stored = looked_print(6, 5)
+    with Library.open(tmp_path / "lib", visual=VisualSettings(descriptor="pdq")) as lib:
+        work = add(lib, "a.mp4", visual=stored)
+        plain = add(lib, "b.mp4", visual=visual_print(2, 6))
+        back = lib.visual(work)
+        assert back is not None and back.looks is not None and back.labels is not None
+        np.testing.assert_allclose(back.looks, stored.looks, atol=2e-3, rtol=1e-3)
+        np.testing.assert_array_equal(back.labels, stored.labels)
+        np.testing.assert_allclose(back.label_scores, stored.label_scores, atol=1e-3)
+        without = lib.visual(plain)
+        assert without is not None and without.looks is None and without.labels is None
+        assert lib.integrity_problems() == []
+
+
+def test_a_v2_library_gains_empty_looks_and_keeps_its_frames(tmp_path: Path) -> None:
+    folder = tmp_path / "v2"
+    with Library.open(folder, visual=VisualSettings(descriptor="pdq")) as lib:
+        old = add(lib, "old.mp4", visual=visual_print(3, 7))
+    db = sqlite3.connect(folder / DATABASE_NAME)  # what a v2 homage left behind
+    db.execute("ALTER TABLE visual_features DROP COLUMN looks")
+    db.execute("ALTER TABLE visual_features DROP COLUMN labels")
+    db.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    db.commit()
+    db.close()
+    with Library.open(folder, visual=VisualSettings(descriptor="pdq")) as lib:
+        before = lib.visual(old)
+        assert before is not None and len(before) == 3 and before.looks is None
+        new = add(lib, "new.mp4", visual=looked_print(4, 8))
+        after = lib.visual(new)
+        assert after is not None and after.looks is not None
+        assert lib.integrity_problems() == []
+    db = sqlite3.connect(folder / DATABASE_NAME)
+    assert dict(db.execute("SELECT key, value FROM meta"))["schema_version"] == "3"
+    db.close()
+
+
+def test_looks_that_disagree_with_their_count_are_reported_and_repaired(
+        tmp_path: Path) -> None:
+    with Library.open(tmp_path / "lib", visual=VisualSettings(descriptor="pdq")) as lib:
+        work = add(lib, "a.mp4", visual=looked_print(3, 9))
+        lib._db.execute("UPDATE visual_features SET looks = x'0000' WHERE work_id = ?", (work,))
+        lib._db.commit()
+        assert lib.integrity_problems() == [f"work {work}: stored arrays disagree with their count"]
+        with pytest.raises(LibraryError, match="disagree with their count"):
+            lib.visual(work)
+        assert lib.repair() == 2  # the frames and the work left with nothing
 
 
 def test_a_library_built_with_another_descriptor_is_refused(tmp_path: Path) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable
+
 #: Written into the SQLite header (``PRAGMA application_id``): "hmg1".
 APPLICATION_ID = 0x686D6731
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DATABASE_NAME = "homage.sqlite"
 
 SCHEMA = """
@@ -45,11 +48,26 @@ CREATE TABLE IF NOT EXISTS visual_features (
     vectors BLOB NOT NULL,
     boxes   BLOB NOT NULL,
     cuts    BLOB NOT NULL,
-    pdq     BLOB NOT NULL
+    pdq     BLOB NOT NULL,
+    looks   BLOB NOT NULL DEFAULT x'',
+    labels  BLOB NOT NULL DEFAULT x''
 );
 """
 
-#: Schema changes from each older version, applied in order inside one transaction.
+def _add_frame_looks(db: sqlite3.Connection) -> None:
+    """v2 → v3: each frame's look and top ImageNet labels, for visual homages.  Works indexed
+    before keep empty columns: they match as copies, and as homages once re-indexed."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(visual_features)")}
+    for column in ("looks", "labels"):
+        if column not in columns:  # a v1 library got the v3 table from SCHEMA already
+            db.execute(f"ALTER TABLE visual_features ADD COLUMN {column} BLOB NOT NULL "
+                       "DEFAULT x''")
+
+
+#: Schema changes from each older version, applied in order, each inside one transaction.
 #: Version 1 had no visual side: its table is created by ``SCHEMA`` (IF NOT EXISTS) and the
 #: visual settings recorded, so a v1 audio library keeps all it indexed.
-MIGRATIONS: dict[int, str] = {1: ""}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None] | None] = {
+    1: None,
+    2: _add_frame_looks,
+}

@@ -31,7 +31,8 @@ from homage.library.schema import (
     SCHEMA_VERSION,
 )
 from homage.types import MediaInfo
-from homage.visual.prints import VisualPrint, VisualSettings
+from homage.visual.looks import LOOK_DIM
+from homage.visual.prints import LABELS_KEPT, VisualPrint, VisualSettings
 
 logger = logging.getLogger(__name__)
 
@@ -208,8 +209,9 @@ class Library:
             logger.info("migrating library schema v%d to v%d", version, version + 1)
             self._db.executescript(SCHEMA)  # creates the tables the new version adds
             with self._write():
-                if MIGRATIONS[version]:
-                    self._db.execute(MIGRATIONS[version])
+                step = MIGRATIONS[version]
+                if step is not None:
+                    step(self._db)
                 if self._meta("visual_settings") is None:
                     self._set_meta("visual_settings",
                                    _canonical(self.visual_settings.to_json()))
@@ -323,27 +325,39 @@ class Library:
     def visual(self, work_id: int) -> VisualPrint | None:
         """One work's visual description, None for a work with no video."""
         row = self._db.execute(
-            "SELECT count, dim, times, vectors, boxes, cuts, pdq FROM visual_features "
-            "WHERE work_id = ?", (work_id,)
+            "SELECT count, dim, times, vectors, boxes, cuts, pdq, looks, labels "
+            "FROM visual_features WHERE work_id = ?", (work_id,)
         ).fetchone()
         if row is None:
             return None
-        count, dim, times, vectors, boxes, cuts, pdq = row
+        count, dim, times, vectors, boxes, cuts, pdq, looks, labels = row
         self._check_visual(work_id, count, dim, times=times, vectors=vectors, boxes=boxes,
-                           cuts=cuts, pdq=pdq)
+                           cuts=cuts, pdq=pdq, looks=looks, labels=labels)
+        ids = scores = None
+        if labels:
+            half = 2 * LABELS_KEPT * count
+            ids = np.frombuffer(labels[:half], dtype="<u2").reshape(count, LABELS_KEPT)
+            scores = np.frombuffer(labels[half:], dtype="<f2").reshape(count, LABELS_KEPT)
         return VisualPrint(
             times=np.frombuffer(times, dtype="<f4"),
             vectors=np.frombuffer(vectors, dtype="<f2").reshape(count, dim).astype(np.float32),
             boxes=np.frombuffer(boxes, dtype="<f4").reshape(count, 4),
             cuts=np.frombuffer(cuts, dtype="<f4"),
             pdq=np.frombuffer(pdq, dtype=np.uint8).reshape(count, 32),
+            looks=np.frombuffer(looks, dtype="<f2").reshape(count, LOOK_DIM).astype(np.float32)
+            if looks else None,
+            labels=ids.astype(np.int64) if ids is not None else None,
+            label_scores=scores.astype(np.float32) if scores is not None else None,
         )
 
     def _check_visual(self, work_id: int, count: int, dim: int, **blobs: bytes) -> None:
-        """Refuse a frame row whose arrays disagree with its count (see ``_BAD_VISUAL``)."""
-        per_frame = {"times": 4, "vectors": 2 * dim, "boxes": 16, "pdq": 32}
+        """Refuse a frame row whose arrays disagree with its count (see ``_BAD_VISUAL``);
+        looks and labels may be empty (indexed before they were kept, or no classifier)."""
+        per_frame = {"times": 4, "vectors": 2 * dim, "boxes": 16, "pdq": 32,
+                     "looks": 2 * LOOK_DIM, "labels": 4 * LABELS_KEPT}
         sizes_ok = all(
-            len(blob) % 4 == 0 if name == "cuts" else len(blob) == per_frame[name] * count
+            len(blob) % 4 == 0 if name == "cuts"
+            else len(blob) == per_frame[name] * count or (name in _OPTIONAL and not blob)
             for name, blob in blobs.items()
         )
         if not sizes_ok:
@@ -425,15 +439,21 @@ class Library:
         )
 
     def _insert_visual(self, work_id: int, visual: VisualPrint) -> None:
-        """Vectors are stored as float16: half the bytes, and cosine similarities move by
-        less than 1e-3, far below what separates a copy from a look-alike."""
+        """Vectors and looks are stored as float16: half the bytes, and cosine similarities
+        move by less than 1e-3, far below what separates a copy from a look-alike."""
         vectors = np.asarray(visual.vectors)
+        looks = b"" if visual.looks is None else visual.looks.astype("<f2").tobytes()
+        labels = b""
+        if visual.labels is not None and visual.label_scores is not None:
+            labels = visual.labels.astype("<u2").tobytes() + \
+                visual.label_scores.astype("<f2").tobytes()
         self._db.execute(
-            "INSERT INTO visual_features(work_id, count, dim, times, vectors, boxes, cuts, pdq) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO visual_features(work_id, count, dim, times, vectors, boxes, cuts, pdq, "
+            "looks, labels) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (work_id, len(visual), vectors.shape[1], visual.times.astype("<f4").tobytes(),
              vectors.astype("<f2").tobytes(), visual.boxes.astype("<f4").tobytes(),
-             visual.cuts.astype("<f4").tobytes(), visual.pdq.astype(np.uint8).tobytes()),
+             visual.cuts.astype("<f4").tobytes(), visual.pdq.astype(np.uint8).tobytes(),
+             looks, labels),
         )
 
     def move_work(self, work_id: int, *, path: str, size: int, mtime: float,
@@ -509,8 +529,11 @@ _BAD_AUDIO = (
 )
 _BAD_VISUAL = (
     "length(times) != 4 * count OR length(vectors) != 2 * count * dim "
-    "OR length(boxes) != 16 * count OR length(cuts) % 4 != 0 OR length(pdq) != 32 * count"
+    "OR length(boxes) != 16 * count OR length(cuts) % 4 != 0 OR length(pdq) != 32 * count "
+    f"OR length(looks) NOT IN (0, {2 * LOOK_DIM} * count) "
+    f"OR length(labels) NOT IN (0, {4 * LABELS_KEPT} * count)"
 )
+_OPTIONAL = frozenset({"looks", "labels"})
 _NO_FEATURES = (
     "id NOT IN (SELECT work_id FROM audio_fingerprints) "
     "AND id NOT IN (SELECT work_id FROM visual_features)"

@@ -29,6 +29,14 @@ class FrameDescriptor(ABC):
     def describe(self, frames: np.ndarray) -> np.ndarray:
         """``frames`` (n, height, width, 3) uint8 RGB → (n, dim) float32, rows of unit norm."""
 
+    def describe_labelled(
+        self, frames: np.ndarray, k: int,
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Vectors plus each frame's ``k`` likeliest class indices (n, k) and probabilities
+        (n, k), from the same pass; descriptors that are not classifiers give None for both.
+        """
+        return self.describe(frames), None, None
+
 
 def l2_normalise(vectors: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length; all-zero rows stay zero (a blank frame matches nothing)."""

@@ -230,6 +230,13 @@ class EfficientNetLite0(FrameDescriptor):
         logits = np.concatenate([p[1] for p in parts])
         return l2_normalise(vectors), logits.astype(np.float32, copy=False)
 
+    def describe_labelled(
+        self, frames: np.ndarray, k: int,
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        vectors, logits = self.describe_with_logits(frames)
+        indices, probabilities = top_k(logits, k)
+        return vectors, indices, probabilities
+
     def top_labels(self, frames: np.ndarray, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` likeliest ImageNet classes of each frame: ``(indices, probabilities)``,
         both (n, k), as :func:`top_k` returns them."""

@@ -24,6 +24,10 @@ class VisualSettings:
         return dataclasses.asdict(self)
 
 
+LABELS_KEPT = 3
+"""ImageNet classes kept per frame: enough to name what a shot shows in a report."""
+
+
 @dataclass(frozen=True)
 class VisualPrint:
     """The visual description of one work.
@@ -41,6 +45,13 @@ class VisualPrint:
     pdq:
         (n, 32) uint8, each frame's 256-bit PDQ hash: the cheap layout check that settles
         what a learned descriptor cannot (was the copy mirrored? is it the very picture?).
+    looks:
+        (n, LOOK_DIM) float32 coarse composition, colour and motion of each frame
+        (:mod:`homage.visual.looks`), what visual homages are matched on; None for works
+        indexed before looks were kept.
+    labels, label_scores:
+        (n, LABELS_KEPT) ImageNet class indices (int) and probabilities (float32) of each
+        frame, likeliest first, where the descriptor is a classifier; None otherwise.
     """
 
     times: np.ndarray
@@ -48,6 +59,9 @@ class VisualPrint:
     boxes: np.ndarray
     cuts: np.ndarray
     pdq: np.ndarray
+    looks: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    label_scores: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.times)
