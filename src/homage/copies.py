@@ -7,14 +7,14 @@ joins decoding (``media.video``), shots, descriptors, the vector index and align
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from homage.errors import ParameterError
+from homage.match.homage_model import RESTYLE
+from homage.match.restyle import RestyleModel, aligned_aspects, restyle_features
 from homage.match.vector_index import VectorIndex
 from homage.match.video_align import (
     VideoSegmentMatch,
@@ -27,8 +27,8 @@ from homage.media.prefetch import prefetch
 from homage.media.video import video_frames
 from homage.shots import CutDetector
 from homage.types import Match, Transform
-from homage.visual import AVAILABLE_DESCRIPTORS, FrameDescriptor
-from homage.visual.looks import LOOK_DIM, frame_looks
+from homage.visual import descriptor_for
+from homage.visual.looks import LOOK_DIM, frame_looks, mirror_looks
 from homage.visual.pdq import SAME_PICTURE, hamming, pdq_bits
 from homage.visual.prints import LABELS_KEPT, VisualPrint, VisualSettings
 
@@ -44,17 +44,6 @@ class QueryFrames:
     print: VisualPrint
     mirrored: np.ndarray
     mirrored_pdq: np.ndarray
-
-
-@functools.cache
-def descriptor_for(name: str) -> FrameDescriptor:
-    """The descriptor registered as ``name``, built once per process (models load slowly)."""
-    try:
-        return AVAILABLE_DESCRIPTORS[name]()
-    except KeyError:
-        raise ParameterError(
-            f"unknown descriptor {name!r}; choose from {', '.join(AVAILABLE_DESCRIPTORS)}"
-        ) from None
 
 
 def describe_video(
@@ -106,13 +95,42 @@ def describe_video(
 def copy_matches(
     query: QueryFrames, index: VectorIndex, durations: dict[int, float],
     names: dict[int, str], query_duration: float, *, prints_of: Callable[[int], VisualPrint],
-    settings: VisualSettings, threshold: float,
+    settings: VisualSettings, threshold: float, restyle: RestyleModel = RESTYLE,
 ) -> list[Match]:
-    """Look up, align, check the layout, score, threshold: the ``visual_copy`` matches of one
-    described query.  ``prints_of(work)`` gives a reference's stored frames."""
+    """Look up, align, check the layout, score, threshold: the frame-aligned matches of one
+    described query.  ``prints_of(work)`` gives a reference's stored frames.
+
+    Most are ``visual_copy``; a stretch that ``restyle`` judges re-rendered in another look
+    (cel shading, paint, a sketch) is a ``visual_homage`` that follows its model frame by
+    frame, and is reported as one.
+    """
     segments = copy_segments(query, index, durations, query_duration, prints_of=prints_of,
                              settings=settings)
-    return [_to_match(s, names[s.work], query.print) for s in segments if s.score >= threshold]
+    matches = []
+    for segment in (s for s in segments if s.score >= threshold):
+        pair = aligned_looks(segment, query, prints_of(segment.work))
+        aspects = None
+        if pair is not None:
+            features = restyle_features(*pair, similarity=segment.similarity,
+                                        layout=segment.layout)
+            if restyle.probability(features[None])[0] >= 0.5:
+                aspects = aligned_aspects(*pair)
+        matches.append(_to_match(segment, names[segment.work], query.print, aspects))
+    return matches
+
+
+def aligned_looks(segment: VideoSegmentMatch, query: QueryFrames,
+                  reference: VisualPrint) -> tuple[np.ndarray, np.ndarray] | None:
+    """The looks of a stretch's aligned frame pairs, (k, LOOK_DIM) each, the query's turned
+    the reference's way round; None where either work has no looks stored."""
+    if query.print.looks is None or reference.looks is None:
+        return None
+    ref_rows = np.clip(np.searchsorted(reference.times, segment.reference_times),
+                       0, len(reference.times) - 1)
+    looks = query.print.looks[segment.query_rows]
+    if segment.mirrored > 0.5:
+        looks = mirror_looks(looks)
+    return looks, reference.looks[ref_rows]
 
 
 def copy_segments(
@@ -168,13 +186,14 @@ def _check_layout(segment: VideoSegmentMatch, query: QueryFrames,
     return dataclasses.replace(segment, mirrored=mirrored, layout=float(np.mean(known)))
 
 
-def _to_match(segment: VideoSegmentMatch, reference: str, frames: VisualPrint) -> Match:
+def _to_match(segment: VideoSegmentMatch, reference: str, frames: VisualPrint,
+              aspects: tuple[str, ...] | None) -> Match:
     inside = (frames.times >= segment.query_start) & (frames.times <= segment.query_end)
     box = np.median(frames.boxes[inside], axis=0) if inside.any() else None
     region = None if box is None or np.allclose(box, (0, 0, 1, 1), atol=0.02) \
         else tuple(round(float(v), 3) for v in box)
     return Match(
-        kind="visual_copy",
+        kind="visual_copy" if aspects is None else "visual_homage",
         reference=reference,
         query_start=segment.query_start,
         query_end=segment.query_end,
@@ -182,5 +201,6 @@ def _to_match(segment: VideoSegmentMatch, reference: str, frames: VisualPrint) -
         reference_end=segment.reference_end,
         score=segment.score,
         transform=Transform(speed=segment.speed, tempo=segment.speed,
-                            mirrored=segment.mirrored > 0.5, region=region),
+                            mirrored=segment.mirrored > 0.5, region=region,
+                            aspects=aspects),
     )

@@ -19,7 +19,8 @@ class Transform:
     reference seconds shown per query second, ``mirrored`` says the query is flipped left to
     right, and ``region`` is where the reference's picture sits in the query frame, as
     (left, top, right, bottom) fractions, when it does not fill it (letterbox, crop,
-    picture-in-picture).
+    picture-in-picture).  A visual homage re-stages rather than copies: ``aspects`` says what
+    it shares with its model ("composition", "colour", "motion").
     """
 
     speed: float = 1.0
@@ -27,6 +28,7 @@ class Transform:
     tempo: float = 1.0
     mirrored: bool = False
     region: tuple[float, float, float, float] | None = None
+    aspects: tuple[str, ...] | None = None
 
     def to_json(self) -> dict[str, object]:
         data: dict[str, object] = {
@@ -37,6 +39,8 @@ class Transform:
         }
         if self.region is not None:
             data["region"] = [round(v, 4) for v in self.region]
+        if self.aspects is not None:
+            data["aspects"] = list(self.aspects)
         return data
 
 

@@ -115,7 +115,23 @@ def test_write_csv_has_one_row_per_match(tmp_path: Path) -> None:
                    "query_start": "12.412", "query_end": "20.1", "reference_start": "63.0",
                    "reference_end": "71.2", "score": "0.93", "speed": "1.0",
                    "pitch_semitones": "0.0", "tempo": "1.2", "mirrored": "False",
-                   "region": ""}
+                   "region": "", "aspects": ""}
+
+
+def test_a_homage_says_what_it_shares_in_json_csv_and_words(tmp_path: Path) -> None:
+    homage = Match(kind="visual_homage", reference="/films/akira.mkv", query_start=1.0,
+                   query_end=4.0, reference_start=60.0, reference_end=63.0, score=0.8,
+                   transform=Transform(mirrored=True, aspects=("composition", "motion")))
+    write_csv([a_result("video.mp4", matches=(homage,))], tmp_path / "r.csv")
+    row = dict(zip(CSV_COLUMNS, read_csv(tmp_path / "r.csv")[1], strict=True))
+    assert (row["kind"], row["aspects"], row["mirrored"]) == (
+        "visual_homage", "composition motion", "True")
+    assert homage.to_json()["transform"] == {"speed": 1.0, "pitch_semitones": 0.0,
+                                             "tempo": 1.0, "mirrored": True,
+                                             "aspects": ["composition", "motion"]}
+    assert "aspects" not in a_match().to_json()["transform"]
+    assert describe_transform(homage.transform, homage.kind) == \
+        "re-staged (composition, motion), mirrored"
 
 
 def test_write_csv_with_no_matches_writes_the_header(tmp_path: Path) -> None:

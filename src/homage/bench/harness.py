@@ -191,13 +191,18 @@ def run_peers(
     return systems
 
 
+SUMMARY_KEYS = ("segment_ap", "pair_micro_ap", "shot_hr1", "shot_map", "fp_rate",
+                "homage_as_copy_rate", "copy_as_homage_rate", "index_x_realtime_per_cpu",
+                "query_seconds_mean")
+"""The figures of each system the summary line carries, those a benchmark measures."""
+
+
 def summary_line(result: Mapping[str, object]) -> str:
     """The one machine-readable line a benchmark ends with."""
     systems = result["systems"]
     assert isinstance(systems, dict)
     compact = {
-        name: {k: m.get(k) for k in ("segment_ap", "pair_micro_ap", "fp_rate",
-                                      "index_x_realtime_per_cpu", "query_seconds_mean")}
+        name: {k: m[k] for k in SUMMARY_KEYS if k in m}
         for name, m in systems.items() if "segment_ap" in m
     }
     return "BENCH " + json.dumps({"benchmark": result["benchmark"], "variant": result["variant"],

@@ -28,6 +28,7 @@ __all__ = [
     "recall_at_threshold",
     "recall_breakdown",
     "segment_ap",
+    "shot_ranking",
 ]
 
 Interval = tuple[float, float]
@@ -470,3 +471,52 @@ def recall_breakdown(
         tally[0] += 1
         tally[1] += _found(gt, by_pair)
     return {label: {"recall": hit / n, "count": n} for label, (n, hit) in counts.items()}
+
+
+# --------------------------------------------------------------------------------------------
+# shot-level retrieval (visual homages)
+
+
+def shot_ranking(
+    truth: Sequence[SegmentPair],
+    predictions: Sequence[SegmentPair],
+    *,
+    min_overlap: float = 0.5,
+) -> tuple[float, float]:
+    """Retrieval quality per borrowed *shot*: mean average precision and hit-rate at 1.
+
+    For each true shot, the predictions on its query that cover at least ``min_overlap`` of
+    its query range are ranked by score; a prediction is right when it names the true
+    reference and overlaps the true reference range.  This asks what a user scrolling a
+    query's shots asks: for this shot, is the first suggested source the right one?  AP is
+    over the ranked covering predictions, recall over the right ones among them.  Ties are
+    scored by group as in :func:`ranking_metrics`; a shot with no covering prediction scores
+    0 on both.
+
+    Returns
+    -------
+    tuple[float, float]
+        ``(mAP, HR@1)`` in [0, 1]; ``(0.0, 0.0)`` for empty truth.
+    """
+    if not truth:
+        return (0.0, 0.0)
+    by_query: dict[str, list[SegmentPair]] = defaultdict(list)
+    for p in predictions:
+        by_query[p.query].append(p)
+    ap_sum = hit_sum = 0.0
+    for gt in truth:
+        length = max(gt.query_end - gt.query_start, 1e-9)
+        items = [
+            (p.score, p.reference == gt.reference
+             and min(p.reference_end, gt.reference_end) > max(p.reference_start,
+                                                                gt.reference_start))
+            for p in by_query.get(gt.query, ())
+            if (min(p.query_end, gt.query_end) - max(p.query_start, gt.query_start))
+            >= min_overlap * length
+        ]
+        if not items:
+            continue
+        ap_sum += _grouped_ap(items, max(1, sum(ok for _, ok in items)))
+        n_top, pos_top = _score_groups(items)[0]
+        hit_sum += pos_top / n_top
+    return (ap_sum / len(truth), hit_sum / len(truth))

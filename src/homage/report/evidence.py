@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import av
 import numpy as np
 
 from homage.errors import HomageError
@@ -90,6 +91,8 @@ class MatchEvidence:
     spectrograms: SpectrogramPair | None = None
     reference_flipped: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
+    query_labels: tuple[str, ...] = ()
+    reference_labels: tuple[str, ...] = ()
 
 
 def data_uri(mime: str, payload: bytes) -> str:
@@ -158,16 +161,54 @@ def match_evidence(
             spectrograms = _spectrograms(match, query, reference, spectrogram, notes)
         return MatchEvidence(query, reference, spectrograms=spectrograms, notes=tuple(notes))
     flipped = match.transform.mirrored
-    frames = _frame_pairs(match, query, reference, frame_width, flipped, notes)
-    return MatchEvidence(query, reference, frames=frames, reference_flipped=flipped,
-                         notes=tuple(notes))
-
-
-def _frame_pairs(match: Match, query: MediaSide, reference: MediaSide, width: int,
-                 flipped: bool, notes: list[str]) -> tuple[FramePair, ...]:
     times = aligned_times(match)
-    query_frames = _frames(query, [tq for tq, _ in times], width, notes)
-    reference_frames = _frames(reference, [tr for _, tr in times], width, notes)
+    query_frames = _frames(query, [tq for tq, _ in times], frame_width, notes)
+    reference_frames = _frames(reference, [tr for _, tr in times], frame_width, notes)
+    frames = _frame_pairs(match, times, query_frames, reference_frames, flipped)
+    return MatchEvidence(query, reference, frames=frames, reference_flipped=flipped,
+                         notes=tuple(notes), query_labels=shot_labels(query_frames),
+                         reference_labels=shot_labels(reference_frames))
+
+
+def shot_labels(frames: Sequence[np.ndarray | None], *, k: int = 3,
+                min_share: float = 0.05) -> tuple[str, ...]:
+    """What the ImageNet classifier says a stretch shows: its ``k`` likeliest classes over
+    ``frames``, each holding at least ``min_share`` of the probability; () when the model is
+    not installed.  Words help a reader see why two shots in different media were paired."""
+    from homage.visual import descriptor_for
+    from homage.visual.efficientnet import ModelUnavailable, imagenet_class_names
+
+    shown = [f for f in frames if f is not None]
+    if not shown:
+        return ()
+    try:
+        descriptor = descriptor_for("effnet-lite0")
+        height, width = descriptor.input_size
+        batch = np.stack([_resized(f, width, height) for f in shown])
+        _, ids, scores = descriptor.describe_labelled(batch, 5)
+        names = imagenet_class_names()
+    except ModelUnavailable as exc:
+        logger.info("no shot labels: %s", exc)
+        return ()
+    if ids is None or scores is None:
+        return ()
+    totals: dict[int, float] = {}
+    for label, score in zip(ids.ravel(), scores.ravel(), strict=True):
+        totals[int(label)] = totals.get(int(label), 0.0) + float(score) / len(shown)
+    best = sorted(totals.items(), key=lambda kv: -kv[1])[:k]
+    return tuple(names[label] for label, share in best if share >= min_share)
+
+
+def _resized(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``rgb`` scaled to ``width`` × ``height`` by FFmpeg's scaler (as the decoder does)."""
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+    return frame.reformat(width=width, height=height, format="rgb24").to_ndarray()
+
+
+def _frame_pairs(match: Match, times: Sequence[tuple[float, float]],
+                 query_frames: Sequence[np.ndarray | None],
+                 reference_frames: Sequence[np.ndarray | None],
+                 flipped: bool) -> tuple[FramePair, ...]:
     pairs = []
     for (tq, tr), q, r in zip(times, query_frames, reference_frames, strict=True):
         if q is not None and match.transform.region is not None:

@@ -282,6 +282,7 @@ def _match_article(qi: int, mi: int, m: Match, ev: MatchEvidence, media_url: Med
         parts.append(_spectrogram_figure(m, ev))
     else:
         parts.append(_frame_pairs(qi, mi, m, ev))
+        parts.append(_shot_labels(ev))
     parts.append(_players(m, ev, media_url))
     parts.append("</article>")
     return "\n".join(p for p in parts if p)
@@ -307,6 +308,14 @@ def _frame_pairs(qi: int, mi: int, m: Match, ev: MatchEvidence) -> str:
     caption = (f'<p class="hint">Query left, reference right. {esc("; ".join(notes))}'
                f"{'.' if notes else ''} Click a pair to enlarge.</p>")
     return f'<div class="pairs">{figures}</div>{caption}'
+
+
+def _shot_labels(ev: MatchEvidence) -> str:
+    """What the classifier sees in each shot: words for why two shots in different media
+    were paired (or a hint that they show different things)."""
+    sides = [f"{name} shows {esc(', '.join(labels))}" for name, labels in
+             (("query", ev.query_labels), ("reference", ev.reference_labels)) if labels]
+    return f'<p class="labels">{"; ".join(sides)}.</p>' if sides else ""
 
 
 def _pair(qi: int, mi: int, k: int, pair: FramePair, flipped: bool) -> str:

@@ -14,6 +14,7 @@ from homage.types import QueryResult
 CSV_COLUMNS = (
     "query", "kind", "reference", "query_start", "query_end", "reference_start",
     "reference_end", "score", "speed", "pitch_semitones", "tempo", "mirrored", "region",
+    "aspects",
 )
 #: A cell starting with one of these is a formula to a spreadsheet: prefix it with a quote.
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -37,6 +38,7 @@ def write_csv(results: Sequence[QueryResult], path: str | Path) -> None:
                 round(m.score, 4), round(t.speed, 4), round(t.pitch_semitones, 2),
                 round(t.tempo, 4), t.mirrored,
                 "" if t.region is None else " ".join(f"{v:.4f}" for v in t.region),
+                "" if t.aspects is None else " ".join(t.aspects),
             ])
     with _atomic_target(path) as handle:
         writer = csv.writer(handle)

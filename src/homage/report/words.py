@@ -10,7 +10,8 @@ _NEUTRAL_SEMITONES = 0.25
 
 def describe_transform(t: Transform, kind: MatchKind = "audio_sample") -> str:
     """``"sped up ×1.06 (+1.0 semitones)"``, ``"pitched −3.0 semitones"``, ``"unchanged"``…;
-    for footage, ``"sped up ×2.00, mirrored, picture at 0–100% × 12–88%"``."""
+    for footage, ``"sped up ×2.00, mirrored, picture at 0–100% × 12–88%"``; for a homage,
+    ``"re-staged (composition, motion), mirrored"``."""
     parts: list[str] = []
     if kind != "audio_sample":
         if abs(t.speed - 1.0) > _NEUTRAL_RATIO:
@@ -24,6 +25,8 @@ def describe_transform(t: Transform, kind: MatchKind = "audio_sample") -> str:
             parts.append(f"tempo ×{t.tempo:.2f} ({verb})")
         if abs(t.pitch_semitones) > _NEUTRAL_SEMITONES:
             parts.append(f"pitched {t.pitch_semitones:+.1f} semitones")
+    if t.aspects is not None:
+        parts.insert(0, f"re-staged ({', '.join(t.aspects)})" if t.aspects else "re-staged")
     if t.mirrored:
         parts.append("mirrored")
     if t.region is not None:

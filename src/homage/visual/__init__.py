@@ -1,5 +1,8 @@
 """Frame descriptors behind one small interface, registered by name."""
 
+import functools
+
+from homage.errors import ParameterError
 from homage.visual.base import FrameDescriptor, l2_normalise
 from homage.visual.efficientnet import EfficientNetLite0
 from homage.visual.pdq import PdqDescriptor
@@ -9,10 +12,24 @@ AVAILABLE_DESCRIPTORS: dict[str, type[FrameDescriptor]] = {
     PdqDescriptor.name: PdqDescriptor,
 }
 
+
+
+@functools.cache
+def descriptor_for(name: str) -> FrameDescriptor:
+    """The descriptor registered as ``name``, built once per process (models load slowly)."""
+    try:
+        return AVAILABLE_DESCRIPTORS[name]()
+    except KeyError:
+        raise ParameterError(
+            f"unknown descriptor {name!r}; choose from {', '.join(AVAILABLE_DESCRIPTORS)}"
+        ) from None
+
+
 __all__ = [
     "AVAILABLE_DESCRIPTORS",
     "EfficientNetLite0",
     "FrameDescriptor",
     "PdqDescriptor",
+    "descriptor_for",
     "l2_normalise",
 ]

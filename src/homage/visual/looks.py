@@ -5,7 +5,7 @@ almost no pixels with its model, and a copy descriptor, trained to see through e
 through a change of medium, scores it low.  What survives a change of medium is composition:
 the bright and dark masses, the lines and their directions, the colour layout, the way the
 camera and the subject move.  These are measured here on a coarse grid, cheap enough to
-store for every sampled frame (242 half floats, ~0.5 kB), so shots can be compared later
+store for every sampled frame (248 half floats, ~0.5 kB), so shots can be compared later
 however they are cut.
 
 Each frame's *look* is one row of ``LOOK_DIM`` floats made of the parts named in ``PARTS``:
@@ -17,7 +17,10 @@ Each frame's *look* is one row of ``LOOK_DIM`` floats made of the parts named in
   vertically, anti-diagonally; each frame's histogram sums to 1;
 - ``motion`` (2 + 4×4): the camera's shift since the previous frame (x, y as a share of the
   frame, by phase correlation) and, once that shift is undone, where the picture still
-  changed (the subject's motion), as shares of the frame's total change.
+  changed (the subject's motion), as shares of the frame's total change;
+- ``texture`` (6): how the picture is rendered rather than what it shows: edge density, fine
+  detail (what a blur removes), luma spread, saturation, share of near-white pixels and the
+  entropy of its colours (what a posterised or cel-shaded re-rendering cuts down).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ _WORK = 56
 PARTS: dict[str, slice] = {}
 _offset = 0
 for _name, _size in (("colour", 32), ("mass", 64), ("edges", 64), ("lines", 64),
-                     ("motion", 18)):
+                     ("motion", 18), ("texture", 6)):
     PARTS[_name] = slice(_offset, _offset + _size)
     _offset += _size
 LOOK_DIM = _offset
@@ -69,13 +72,14 @@ def frame_looks(frames: np.ndarray, previous: np.ndarray | None = None) -> np.nd
     yellow_blue = 0.5 * (rgb[..., 0] + rgb[..., 1]) - rgb[..., 2]
     colour = np.stack([_pool(red_green, GRID // 2), _pool(yellow_blue, GRID // 2)], axis=-1)
     looks[:, PARTS["colour"]] = colour.reshape(n, -1)
-    looks[:, PARTS["mass"]] = _standardise(_pool(work, GRID).reshape(n, -1))
+    looks[:, PARTS["mass"]] = standardise(_pool(work, GRID).reshape(n, -1))
     gy, gx = np.gradient(work, axis=(1, 2))
     magnitude = np.hypot(gx, gy)
-    looks[:, PARTS["edges"]] = _standardise(_pool(magnitude, GRID).reshape(n, -1))
+    looks[:, PARTS["edges"]] = standardise(_pool(magnitude, GRID).reshape(n, -1))
     looks[:, PARTS["lines"]] = _line_directions(gx, gy, magnitude)
     before = _pool(_luma(previous), _WORK)[0] if previous is not None else None
     looks[:, PARTS["motion"]] = _motion(work, before)
+    looks[:, PARTS["texture"]] = _texture(rgb, luma, magnitude)
     return looks
 
 
@@ -100,6 +104,7 @@ def mirror_looks(looks: np.ndarray) -> np.ndarray:
     shift = motion[:, :2] * np.array([-1.0, 1.0], np.float32)
     change = motion[:, 2:].reshape(n, half, half)[:, :, ::-1].reshape(n, -1)
     out[:, PARTS["motion"]] = np.concatenate([shift, change], axis=1)
+    out[:, PARTS["texture"]] = looks[:, PARTS["texture"]]
     return out
 
 
@@ -120,7 +125,7 @@ def _pool(images: np.ndarray, side: int) -> np.ndarray:
     return trimmed.reshape(n, side, ch, side, cw).mean(axis=(2, 4))
 
 
-def _standardise(rows: np.ndarray) -> np.ndarray:
+def standardise(rows: np.ndarray) -> np.ndarray:
     """Zero mean, unit deviation per row; flat rows stay zero."""
     centred = rows - rows.mean(axis=1, keepdims=True)
     spread = centred.std(axis=1, keepdims=True)
@@ -162,6 +167,36 @@ def _motion(work: np.ndarray, before: np.ndarray | None) -> np.ndarray:
         if total > 1e-6:
             out[i, 2:] = change / total
     return out
+
+
+def _texture(rgb: np.ndarray, luma: np.ndarray, magnitude: np.ndarray) -> np.ndarray:
+    """Per frame: edge density, fine detail, luma spread, saturation, near-white share and
+    colour entropy (bits, of a 4 × 4 × 4 colour histogram), each a plain number.  Colours are
+    read at half resolution: as telling, at a quarter of the cost."""
+    n = len(rgb)
+    side = max(1, min(rgb.shape[1], rgb.shape[2]) // 2)
+    small = np.stack([_pool(rgb[..., c], side) for c in range(3)], axis=-1)
+    half = small @ np.array([0.299, 0.587, 0.114], np.float32)
+    detail = np.abs(half - _smooth(half)).mean(axis=(1, 2))
+    r, g, b = small[..., 0], small[..., 1], small[..., 2]
+    saturation = (np.maximum(np.maximum(r, g), b) - np.minimum(np.minimum(r, g), b)).mean(
+        axis=(1, 2))
+    white = (half > 0.9).mean(axis=(1, 2))
+    codes = (np.minimum((r * 4).astype(np.int64), 3) * 16 + np.minimum((g * 4).astype(
+        np.int64), 3) * 4 + np.minimum((b * 4).astype(np.int64), 3)).reshape(n, -1)
+    counts = np.stack([np.bincount(c, minlength=64) for c in codes]).astype(np.float64)
+    share = counts / counts.sum(axis=1, keepdims=True)
+    logs = np.log2(share, out=np.zeros_like(share), where=share > 0)
+    entropy = -(share * logs).sum(axis=1)
+    return np.stack([magnitude.mean(axis=(1, 2)) * _WORK, detail, luma.std(axis=(1, 2)),
+                     saturation, white, entropy], axis=1).astype(np.float32)
+
+
+def _smooth(images: np.ndarray) -> np.ndarray:
+    """3 × 3 box mean (edges replicated): the picture without its finest detail."""
+    padded = np.pad(images, ((0, 0), (1, 1), (1, 1)), mode="edge")
+    h, w = images.shape[1:]
+    return sum(padded[:, dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3)) / 9.0
 
 
 def _phase_shift(a: np.ndarray, b: np.ndarray) -> tuple[int, int]:

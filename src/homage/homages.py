@@ -1,0 +1,175 @@
+"""The visual-homage step of the pipeline: which reference shots a query re-stages.
+
+Like ``homage.copies`` it joins parts and holds no algorithm: windows and their pooled looks
+(``match.shot_windows``), the two-pass comparison, placement and joining
+(``match.homage_match``) and the learnt weights (``match.homage_model``).  A stretch the copy
+matcher already reports is a copy, not a homage: it is reported once, as ``visual_copy``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+
+import numpy as np
+
+from homage.copies import QueryFrames
+from homage.match.homage_match import (
+    HomageCandidate,
+    HomageModel,
+    ReferenceWindows,
+    first_pass,
+    join_continuations,
+    pair_features,
+    place_in_shot,
+)
+from homage.match.homage_model import MODEL
+from homage.match.shot_windows import ShotWindows, WindowSettings, describe_windows
+from homage.types import Match, Transform
+from homage.visual.looks import mirror_looks
+from homage.visual.prints import VisualPrint
+
+logger = logging.getLogger(__name__)
+
+#: A homage candidate inside a reported copy (this share of its query range or more, same
+#: reference) is that copy, seen again.
+_COPY_OVERLAP = 0.5
+
+WINDOWS = WindowSettings()
+
+
+def reference_windows(works: Iterable[tuple[int, VisualPrint, float]],
+                      settings: WindowSettings = WINDOWS) -> ReferenceWindows | None:
+    """The windows of ``(work id, frames, duration)`` references; None when none has looks
+    (a library indexed before looks were kept, or holding no video)."""
+    parts, stale = [], 0
+    for work, frames, duration in works:
+        if frames.looks is None:
+            stale += 1
+            continue
+        windows = describe_windows(frames, duration, settings, reference=True)
+        if len(windows):
+            parts.append((work, windows))
+    if stale:
+        logger.warning("%d video works were indexed before homage features were kept; "
+                       "re-index them into a new library to match homages against them", stale)
+    return ReferenceWindows.join(parts) if parts else None
+
+
+def homage_candidates(
+    query: QueryFrames, query_duration: float, refs: ReferenceWindows, *,
+    prints_of: Callable[[int], VisualPrint], model: HomageModel = MODEL,
+    settings: WindowSettings = WINDOWS, joined: bool = True,
+) -> list[HomageCandidate]:
+    """Every scored, placed and (unless ``joined`` is False) joined candidate, best first,
+    not thresholded: what ``homage_matches`` reports from, and, unjoined, what
+    ``homage bench homage --fit`` learns from."""
+    frames = query.print
+    if frames.looks is None or len(frames) == 0:
+        return []
+    prints: dict[int, VisualPrint] = {}
+
+    def frames_of(work: int) -> VisualPrint:
+        if work not in prints:
+            prints[work] = prints_of(work)
+        return prints[work]
+
+    found: list[HomageCandidate] = []
+    for mirrored in (False, True):
+        windows = describe_windows(frames, query_duration, settings, reference=False,
+                                   mirrored=mirrored, mirrored_vectors=query.mirrored)
+        vectors = query.mirrored if mirrored and len(query.mirrored) else frames.vectors
+        looks = mirror_looks(frames.looks) if mirrored else frames.looks
+        q, r = first_pass(windows, refs.windows, model.candidates)
+
+        def ref_vectors(i: int, r: np.ndarray = r) -> np.ndarray:
+            first, last = refs.windows.rows[r[i]]
+            return frames_of(int(refs.works[r[i]])).vectors[first:last]
+
+        features = pair_features(windows, q, refs.windows, r, query_vectors=vectors,
+                                 ref_vectors=ref_vectors)
+        scores = model.score(features)
+        for i in _best_per_window(q, r, refs, scores, model.per_window):
+            found.append(_placed(windows, int(q[i]), int(r[i]), refs, frames, looks,
+                                 frames_of(int(refs.works[r[i]])), mirrored,
+                                 features[i], float(scores[i])))
+    best = _best_orientation(found)
+    return join_continuations(best) if joined else sorted(best, key=lambda c: -c.score)
+
+
+def homage_matches(
+    query: QueryFrames, query_duration: float, refs: ReferenceWindows | None,
+    names: dict[int, str], *, prints_of: Callable[[int], VisualPrint], threshold: float,
+    copies: Sequence[Match] = (),
+) -> list[Match]:
+    """The ``visual_homage`` matches of one described query, leaving out what ``copies``
+    (its ``visual_copy`` matches) already report."""
+    if refs is None:
+        return []
+    candidates = homage_candidates(query, query_duration, refs, prints_of=prints_of)
+    return [_to_match(c, names[c.work]) for c in candidates
+            if c.score >= threshold and not _is_copy(c, names[c.work], copies)]
+
+
+def _best_per_window(q: np.ndarray, r: np.ndarray, refs: ReferenceWindows, scores: np.ndarray,
+                     keep: int) -> list[int]:
+    """Per query window, the ``keep`` best pairs that are not the same reference moment
+    again (overlapping windows of one reference shot)."""
+    chosen: list[int] = []
+    for window in np.unique(q):
+        taken: list[tuple[int, float, float]] = []
+        for i in sorted(np.flatnonzero(q == window), key=lambda i: -scores[i]):
+            work = int(refs.works[r[i]])
+            start, end = refs.windows.starts[r[i]], refs.windows.ends[r[i]]
+            if any(w == work and start < e and s < end for w, s, e in taken):
+                continue
+            taken.append((work, start, end))
+            chosen.append(int(i))
+            if len(taken) == keep:
+                break
+    return chosen
+
+
+def _placed(windows: ShotWindows, q: int, r: int, refs: ReferenceWindows,
+            frames: VisualPrint, looks: np.ndarray, reference: VisualPrint, mirrored: bool,
+            features: np.ndarray, score: float) -> HomageCandidate:
+    shot_start, shot_end = refs.windows.shot_starts[r], refs.windows.shot_ends[r]
+    start = place_in_shot(windows, q, frames, looks, reference, shot_start, shot_end,
+                          float(refs.windows.starts[r]))
+    length = float(windows.ends[q] - windows.starts[q])
+    return HomageCandidate(
+        work=int(refs.works[r]), query_start=float(windows.starts[q]),
+        query_end=float(windows.ends[q]), reference_start=start,
+        reference_end=min(start + length, float(shot_end)), shot_start=float(shot_start),
+        mirrored=mirrored, features=features, score=score)
+
+
+def _best_orientation(found: list[HomageCandidate]) -> list[HomageCandidate]:
+    """A query window matched to one reference moment both ways round keeps the likelier."""
+    best: dict[tuple[int, float, int, int], HomageCandidate] = {}
+    for c in found:
+        key = (c.work, c.query_start, round(c.reference_start), round(c.reference_end))
+        if key not in best or c.score > best[key].score:
+            best[key] = c
+    return list(best.values())
+
+
+def _is_copy(candidate: HomageCandidate, reference: str, copies: Sequence[Match]) -> bool:
+    length = max(candidate.query_end - candidate.query_start, 1e-9)
+    for copy in copies:
+        if copy.reference != reference:
+            continue
+        shared = min(copy.query_end, candidate.query_end) - max(copy.query_start,
+                                                                candidate.query_start)
+        if shared / length >= _COPY_OVERLAP:
+            return True
+    return False
+
+
+def _to_match(candidate: HomageCandidate, reference: str) -> Match:
+    return Match(
+        kind="visual_homage", reference=reference, query_start=candidate.query_start,
+        query_end=candidate.query_end, reference_start=candidate.reference_start,
+        reference_end=candidate.reference_end, score=candidate.score,
+        transform=Transform(mirrored=candidate.mirrored, aspects=candidate.aspects),
+    )
