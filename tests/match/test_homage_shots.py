@@ -1,0 +1,163 @@
+"""Shot windows and the homage matcher's parts, on prints built from generated frames."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.ndimage import gaussian_filter
+
+from homage.match.homage_match import (
+    FEATURES,
+    HomageCandidate,
+    HomageModel,
+    ReferenceWindows,
+    first_pass,
+    join_continuations,
+    pair_features,
+    place_in_shot,
+)
+from homage.match.restyle import FEATURES as RESTYLE_FEATURES
+from homage.match.restyle import restyle_features
+from homage.match.shot_windows import (
+    WindowSettings,
+    describe_windows,
+    shot_bounds,
+    windows_of,
+)
+from homage.visual.base import l2_normalise
+from homage.visual.looks import frame_looks
+from homage.visual.prints import VisualPrint
+
+FPS = 2.0
+
+
+def scene(seed: int, side: int = 400) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    noise = gaussian_filter(rng.random((side, side, 3)), (8, 8, 0))
+    return np.clip((noise - noise.mean()) / noise.std() * 60 + 128, 0, 255).astype(np.uint8)
+
+
+def panning_shot(seed: int, seconds: float) -> np.ndarray:
+    """Frames at ``FPS`` of a camera panning right over scene ``seed``."""
+    picture = scene(seed)
+    n = round(seconds * FPS)
+    return np.stack([picture[40:264, 10 + 8 * i:234 + 8 * i] for i in range(n)])
+
+
+def make_print(shots: list[np.ndarray], vectors_of: dict[int, np.ndarray] | None = None,
+               seeds: list[int] | None = None) -> tuple[VisualPrint, float]:
+    """A print of consecutive shots; each shot's frames get its seed's descriptor (plus a
+    little noise), as a learned descriptor gives alike vectors to one shot's frames."""
+    frames = np.concatenate(shots)
+    times = np.arange(len(frames), dtype=np.float32) / FPS
+    cuts, t = [], 0.0
+    for shot in shots[:-1]:
+        t += len(shot) / FPS
+        cuts.append(t)
+    rng = np.random.default_rng(0)
+    vectors = []
+    for shot, seed in zip(shots, seeds or range(len(shots)), strict=True):
+        base = (vectors_of or {}).get(seed, np.random.default_rng(100 + seed).normal(size=32))
+        vectors += [base + 0.1 * rng.normal(size=32) for _ in shot]
+    return VisualPrint(
+        times=times, vectors=l2_normalise(np.array(vectors)),
+        boxes=np.tile(np.array([0, 0, 1, 1], np.float32), (len(frames), 1)),
+        cuts=np.array(cuts, np.float32), pdq=np.zeros((len(frames), 32), np.uint8),
+        looks=frame_looks(frames)), len(frames) / FPS
+
+
+def test_shots_run_between_cuts_and_long_ones_are_windowed() -> None:
+    frames, duration = make_print([panning_shot(1, 3.0), panning_shot(2, 9.0)])
+    assert shot_bounds(frames, duration) == [(0.0, 3.0), (3.0, 12.0)]
+    settings = WindowSettings(max_seconds=4.0, reference_step=2.0)
+    queries = windows_of(shot_bounds(frames, duration), settings, reference=False)
+    assert [(round(a, 2), round(b, 2)) for a, b, _, _ in queries] == [
+        (0.0, 3.0), (3.0, 6.0), (6.0, 9.0), (9.0, 12.0)]
+    refs = windows_of(shot_bounds(frames, duration), settings, reference=True)
+    assert [(a, b) for a, b, _, _ in refs] == [
+        (0.0, 3.0), (3.0, 7.0), (5.0, 9.0), (7.0, 11.0), (8.0, 12.0)]
+    assert all(s == 3.0 and e == 12.0 for _, _, s, e in refs[1:])
+
+
+def test_windows_pool_their_frames_and_mirror_consistently() -> None:
+    frames, duration = make_print([panning_shot(1, 3.0), panning_shot(2, 4.0)])
+    windows = describe_windows(frames, duration, WindowSettings(), reference=False)
+    assert len(windows) == 2
+    np.testing.assert_array_equal(windows.rows, [[0, 6], [6, 14]])
+    np.testing.assert_allclose(np.linalg.norm(windows.semantic, axis=1), 1.0, atol=1e-5)
+    assert windows.camera[0, 0] < 0  # panning right: the content moves left
+    flipped = describe_windows(frames, duration, WindowSettings(), reference=False,
+                               mirrored=True)
+    assert flipped.camera[0, 0] == pytest.approx(-windows.camera[0, 0])
+    np.testing.assert_allclose(flipped.mass.reshape(2, 8, 8), windows.mass.reshape(2, 8, 8)[
+        :, :, ::-1], atol=1e-5)
+
+
+def test_a_print_without_looks_cannot_be_windowed() -> None:
+    frames, duration = make_print([panning_shot(1, 2.0)])
+    old = VisualPrint(frames.times, frames.vectors, frames.boxes, frames.cuts, frames.pdq)
+    with pytest.raises(ValueError, match="before looks"):
+        describe_windows(old, duration, WindowSettings(), reference=True)
+
+
+def test_the_restaged_shot_is_drawn_scored_and_placed() -> None:
+    # reference: three shots; the query re-stages the middle of the second one, re-rendered
+    # (posterised and darkened), between two unrelated shots
+    ref_shots = [panning_shot(1, 4.0), panning_shot(2, 10.0), panning_shot(3, 4.0)]
+    reference, ref_duration = make_print(ref_shots, seeds=[1, 2, 3])
+    restaged = (ref_shots[1][8:14] // 64 * 64 + 20).astype(np.uint8)  # 4.0-7.0 s into it
+    shared = {2: np.random.default_rng(102).normal(size=32)}
+    query, query_duration = make_print([panning_shot(7, 3.0), restaged, panning_shot(8, 3.0)],
+                                       vectors_of=shared, seeds=[7, 2, 8])
+    refs = ReferenceWindows.join([(0, describe_windows(reference, ref_duration,
+                                                       WindowSettings(), reference=True))])
+    windows = describe_windows(query, query_duration, WindowSettings(), reference=False)
+    q, r = first_pass(windows, refs.windows, k=2)
+    assert len(q) == len(r) == 2 * len(windows)
+
+    def ref_vectors(i: int) -> np.ndarray:
+        first, last = refs.windows.rows[r[i]]
+        return reference.vectors[first:last]
+
+    features = pair_features(windows, q, refs.windows, r, query_vectors=query.vectors,
+                             ref_vectors=ref_vectors)
+    assert features.shape == (len(q), len(FEATURES)) and np.isfinite(features).all()
+    model = HomageModel(bias=-6.0, weights=(4.0, 2.0, 2.0, 2.0, 0, 0, 0, 0, 0, 0))
+    scores = model.score(features)
+    best = int(np.argmax(scores))
+    assert q[best] == 1  # the re-staged window, 3-6 s of the query
+    assert scores[best] > 0.5 > max(s for s, qi in zip(scores, q, strict=True) if qi != 1)
+    ref_window = int(r[best])
+    start = place_in_shot(windows, 1, query, query.looks, reference,
+                          refs.windows.shot_starts[ref_window], refs.windows.shot_ends[ref_window],
+                          float(refs.windows.starts[ref_window]))
+    assert start == pytest.approx(4.0 + 4.0, abs=0.5)  # second shot starts at 4 s
+
+
+def candidate(q0: float, q1: float, r0: float, r1: float, score: float, work: int = 1,
+              mirrored: bool = False) -> HomageCandidate:
+    return HomageCandidate(work, q0, q1, r0, r1, 0.0, mirrored, np.zeros(len(FEATURES)), score)
+
+
+def test_consecutive_windows_continuing_one_stretch_are_joined() -> None:
+    joined = join_continuations([
+        candidate(0, 3, 10, 13, 0.7), candidate(3, 6, 13.2, 16.2, 0.9),
+        candidate(6, 9, 40, 43, 0.8),                   # jumps elsewhere: kept apart
+        candidate(3, 6, 13, 16, 0.6, mirrored=True),    # other orientation: kept apart
+    ])
+    assert [(c.query_start, c.query_end, c.reference_start, c.reference_end, c.score)
+            for c in joined if not c.mirrored] == [(0, 6, 10, 16.2, 0.9), (6, 9, 40, 43, 0.8)]
+    assert len(joined) == 3
+
+
+def test_restyle_evidence_sees_a_re_rendering_but_not_a_re_encode() -> None:
+    frames = panning_shot(4, 3.0)
+    looks = frame_looks(frames)
+    reencoded = frame_looks(np.clip(frames.astype(int) + 3, 0, 255).astype(np.uint8))
+    posterised = frame_looks((frames // 96 * 96).astype(np.uint8))
+    same = dict(zip(RESTYLE_FEATURES, restyle_features(reencoded, looks, similarity=0.95,
+                                                       layout=1.0), strict=True))
+    other = dict(zip(RESTYLE_FEATURES, restyle_features(posterised, looks, similarity=0.8,
+                                                        layout=0.5), strict=True))
+    assert abs(same["entropy"]) < 0.2 < abs(other["entropy"])
+    assert same["mass"] > 0.95 and other["mass"] > 0.5
