@@ -37,6 +37,9 @@ from synth_video import (
     write_video,
 )
 
+#: ``library_location`` (one per backend), ``postgres_server``, ``postgres_url``
+pytest_plugins = ["backend_fixtures", "cluster_fixtures"]
+
 REF_SECONDS = 30.0
 REF_SEEDS = {"a": 11, "b": 22, "c": 33}
 #: the references as files: a lossless, a lossy and a plain PCM one

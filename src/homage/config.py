@@ -22,10 +22,31 @@ KINDS = ("audio", "copy", "homage")
 LIBRARY_ENV = "HOMAGE_LIBRARY"
 
 
-def default_library_dir() -> Path:
-    """``$HOMAGE_LIBRARY``, else ``$XDG_DATA_HOME/homage/library`` (``~/.local/share/...``)."""
+#: URL schemes that name a PostgreSQL library rather than a library folder.
+DATABASE_SCHEMES = ("postgresql", "postgres")
+
+
+def is_database_url(location: object) -> bool:
+    """Whether ``location`` is a ``postgresql://`` (or ``postgres://``) URL."""
+    if not isinstance(location, str):
+        return False
+    scheme, sep, _ = location.partition("://")
+    return bool(sep) and scheme.lower() in DATABASE_SCHEMES
+
+
+def library_location(value: str | Path) -> Path | str:
+    """Where a library is, from what a user typed: a database URL stays the string it is
+    (``Path`` would fold its ``//``), anything else is a folder with ``~`` expanded."""
+    if is_database_url(value):
+        return str(value)
+    return Path(value).expanduser()
+
+
+def default_library_dir() -> Path | str:
+    """``$HOMAGE_LIBRARY`` (a folder or a database URL), else
+    ``$XDG_DATA_HOME/homage/library`` (``~/.local/share/...``)."""
     if os.environ.get(LIBRARY_ENV):
-        return Path(os.environ[LIBRARY_ENV]).expanduser()
+        return library_location(os.environ[LIBRARY_ENV])
     data_home = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
     return Path(data_home) / "homage" / "library"
 
@@ -40,7 +61,8 @@ def default_cache_dir() -> Path:
 class Settings:
     """Everything a run needs to know, with defaults a user should rarely change."""
 
-    library: Path = field(default_factory=default_library_dir)
+    #: a library folder, or a ``postgresql://`` URL (a string) for a shared library
+    library: Path | str = field(default_factory=default_library_dir)
     kinds: tuple[str, ...] = KINDS
     #: matches scoring below this are not reported (see ``match.audio_align`` for the scale)
     threshold: float = 0.5
@@ -53,6 +75,9 @@ class Settings:
     def with_overrides(self, **overrides: object) -> Settings:
         """A copy with the given values (None means "keep"), checked and converted."""
         clean = {k: v for k, v in overrides.items() if v is not None}
+        if "descriptor" in clean:
+            clean["visual"] = dataclasses.replace(
+                self.visual, descriptor=parse_descriptor(clean.pop("descriptor")))
         if "kinds" in clean:
             clean["kinds"] = parse_kinds(clean["kinds"])  # type: ignore[arg-type]
         for key in ("threshold", "max_media_seconds"):
@@ -85,6 +110,25 @@ def parse_kinds(value: str | Sequence[str]) -> tuple[str, ...]:
     return parts
 
 
+def parse_descriptor(value: object) -> str:
+    """A frame descriptor's name as the library stores it: a registered one, or
+    ``onnx:PATH`` for the user's own ONNX model, stored with the model file's hash."""
+    from homage.visual import AVAILABLE_DESCRIPTORS
+    from homage.visual.onnx_file import PREFIX, model_name
+
+    if not isinstance(value, str) or not value.strip():
+        raise ParameterError(f"descriptor must be a name, not {value!r}")
+    if value.startswith(PREFIX):
+        path = Path(value[len(PREFIX):].partition("#")[0]).expanduser()
+        if not path.is_file():
+            raise ParameterError(f"{path}: ONNX model not found")
+        return model_name(path)
+    if value not in AVAILABLE_DESCRIPTORS:
+        raise ParameterError(f"unknown descriptor {value!r}; choose from "
+                             f"{', '.join(AVAILABLE_DESCRIPTORS)} or {PREFIX}PATH")
+    return value
+
+
 def load_settings(path: str | Path | None) -> Settings:
     """Settings from a TOML file (top-level keys ``threshold``, ``kinds``, ``library``,
     ``max_media_seconds``); defaults when ``path`` is None."""
@@ -95,16 +139,16 @@ def load_settings(path: str | Path | None) -> Settings:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ParameterError(f"{path}: cannot read settings ({exc})") from exc
-    allowed = {"threshold", "kinds", "library", "max_media_seconds"}
+    allowed = {"threshold", "kinds", "library", "max_media_seconds", "descriptor"}
     unknown = set(data) - allowed
     if unknown:
         raise ParameterError(f"{path}: unknown settings {sorted(unknown)}")
     if "library" in data:
         if not isinstance(data["library"], str) or not data["library"].strip():
-            raise ParameterError(f"{path}: library must be a folder path, "
-                                 f"not {data['library']!r}")
+            raise ParameterError(f"{path}: library must be a folder path or a database "
+                                 f"URL, not {data['library']!r}")
         try:
-            data["library"] = Path(data["library"]).expanduser()
+            data["library"] = library_location(data["library"])
         except RuntimeError as exc:  # "~someone" who does not exist here
             raise ParameterError(f"{path}: library {data['library']!r}: {exc}") from exc
     if "kinds" in data and not isinstance(data["kinds"], str | list):

@@ -95,24 +95,25 @@ def describe_video(
 def copy_matches(
     query: QueryFrames, index: VectorIndex, durations: dict[int, float],
     names: dict[int, str], query_duration: float, *, prints_of: Callable[[int], VisualPrint],
-    settings: VisualSettings, threshold: float, restyle: RestyleModel = RESTYLE,
+    settings: VisualSettings, threshold: float, restyle: RestyleModel | None = RESTYLE,
 ) -> list[Match]:
     """Look up, align, check the layout, score, threshold: the frame-aligned matches of one
     described query.  ``prints_of(work)`` gives a reference's stored frames.
 
     Most are ``visual_copy``; a stretch that ``restyle`` judges re-rendered in another look
     (cel shading, paint, a sketch) is a ``visual_homage`` that follows its model frame by
-    frame, and is reported as one.
+    frame, and is reported as one.  With ``restyle`` None (homages not asked for) every
+    stretch is a copy, as a copy detector sees it.
     """
     segments = copy_segments(query, index, durations, query_duration, prints_of=prints_of,
                              settings=settings)
     matches = []
     for segment in (s for s in segments if s.score >= threshold):
-        pair = aligned_looks(segment, query, prints_of(segment.work))
+        pair = aligned_looks(segment, query, prints_of(segment.work)) \
+            if restyle is not None else None
         aspects = None
-        if pair is not None:
-            features = restyle_features(*pair, similarity=segment.similarity,
-                                        layout=segment.layout)
+        if pair is not None and restyle is not None:
+            features = restyle_features(*pair)
             if restyle.probability(features[None])[0] >= 0.5:
                 aspects = aligned_aspects(*pair)
         matches.append(_to_match(segment, names[segment.work], query.print, aspects))

@@ -15,13 +15,14 @@ import numpy as np
 
 from homage.copies import QueryFrames
 from homage.match.homage_match import (
+    Alignment,
     HomageCandidate,
     HomageModel,
     ReferenceWindows,
+    align_in_shot,
     first_pass,
     join_continuations,
     pair_features,
-    place_in_shot,
 )
 from homage.match.homage_model import MODEL
 from homage.match.shot_windows import ShotWindows, WindowSettings, describe_windows
@@ -86,15 +87,40 @@ def homage_candidates(
             first, last = refs.windows.rows[r[i]]
             return frames_of(int(refs.works[r[i]])).vectors[first:last]
 
+        alignments = [_align(windows, int(qi), refs, int(ri), frames, vectors, looks,
+                             frames_of(int(refs.works[ri])))
+                      for qi, ri in zip(q, r, strict=True)]
         features = pair_features(windows, q, refs.windows, r, query_vectors=vectors,
-                                 ref_vectors=ref_vectors)
+                                 ref_vectors=ref_vectors, alignments=alignments)
         scores = model.score(features)
-        for i in _best_per_window(q, r, refs, scores, model.per_window):
-            found.append(_placed(windows, int(q[i]), int(r[i]), refs, frames, looks,
-                                 frames_of(int(refs.works[r[i]])), mirrored,
-                                 features[i], float(scores[i])))
+        for i in _best_per_window(q, r, refs, alignments, windows, scores, model.per_window):
+            a = alignments[i]
+            length = float(windows.ends[q[i]] - windows.starts[q[i]])
+            found.append(HomageCandidate(
+                work=int(refs.works[r[i]]), query_start=float(windows.starts[q[i]]),
+                query_end=float(windows.ends[q[i]]), reference_start=a.start,
+                reference_end=min(a.start + length * a.speed,
+                                  float(refs.windows.shot_ends[r[i]])),
+                shot_start=float(refs.windows.shot_starts[r[i]]), speed=a.speed,
+                mirrored=mirrored, features=features[i], score=float(scores[i])))
     best = _best_orientation(found)
     return join_continuations(best) if joined else sorted(best, key=lambda c: -c.score)
+
+
+def _align(windows: ShotWindows, q: int, refs: ReferenceWindows, r: int, frames: VisualPrint,
+           vectors: np.ndarray, looks: np.ndarray, reference: VisualPrint) -> Alignment:
+    """Align query window ``q`` with the reference shot holding window ``r``."""
+    first, last = windows.rows[q]
+    shot_start, shot_end = refs.windows.shot_starts[r], refs.windows.shot_ends[r]
+    times = reference.times
+    lo, hi = np.searchsorted(times, [shot_start, shot_end], "left")
+    hi = max(hi, lo + 1)
+    assert reference.looks is not None  # refs only hold works with looks
+    return align_in_shot(
+        frames.times[first:last], vectors[first:last], looks[first:last], times[lo:hi],
+        reference.vectors[lo:hi], reference.looks[lo:hi],
+        window_start=float(windows.starts[q]), window_end=float(windows.ends[q]),
+        shot_start=float(shot_start), shot_end=float(shot_end))
 
 
 def homage_matches(
@@ -111,16 +137,19 @@ def homage_matches(
             if c.score >= threshold and not _is_copy(c, names[c.work], copies)]
 
 
-def _best_per_window(q: np.ndarray, r: np.ndarray, refs: ReferenceWindows, scores: np.ndarray,
+def _best_per_window(q: np.ndarray, r: np.ndarray, refs: ReferenceWindows,
+                     alignments: Sequence[Alignment], windows: ShotWindows, scores: np.ndarray,
                      keep: int) -> list[int]:
     """Per query window, the ``keep`` best pairs that are not the same reference moment
-    again (overlapping windows of one reference shot)."""
+    again (overlapping windows of one reference shot align to the same stretch)."""
     chosen: list[int] = []
     for window in np.unique(q):
+        length = float(windows.ends[window] - windows.starts[window])
         taken: list[tuple[int, float, float]] = []
         for i in sorted(np.flatnonzero(q == window), key=lambda i: -scores[i]):
             work = int(refs.works[r[i]])
-            start, end = refs.windows.starts[r[i]], refs.windows.ends[r[i]]
+            start = alignments[i].start
+            end = start + length * alignments[i].speed
             if any(w == work and start < e and s < end for w, s, e in taken):
                 continue
             taken.append((work, start, end))
@@ -128,20 +157,6 @@ def _best_per_window(q: np.ndarray, r: np.ndarray, refs: ReferenceWindows, score
             if len(taken) == keep:
                 break
     return chosen
-
-
-def _placed(windows: ShotWindows, q: int, r: int, refs: ReferenceWindows,
-            frames: VisualPrint, looks: np.ndarray, reference: VisualPrint, mirrored: bool,
-            features: np.ndarray, score: float) -> HomageCandidate:
-    shot_start, shot_end = refs.windows.shot_starts[r], refs.windows.shot_ends[r]
-    start = place_in_shot(windows, q, frames, looks, reference, shot_start, shot_end,
-                          float(refs.windows.starts[r]))
-    length = float(windows.ends[q] - windows.starts[q])
-    return HomageCandidate(
-        work=int(refs.works[r]), query_start=float(windows.starts[q]),
-        query_end=float(windows.ends[q]), reference_start=start,
-        reference_end=min(start + length, float(shot_end)), shot_start=float(shot_start),
-        mirrored=mirrored, features=features, score=score)
 
 
 def _best_orientation(found: list[HomageCandidate]) -> list[HomageCandidate]:
@@ -171,5 +186,6 @@ def _to_match(candidate: HomageCandidate, reference: str) -> Match:
         kind="visual_homage", reference=reference, query_start=candidate.query_start,
         query_end=candidate.query_end, reference_start=candidate.reference_start,
         reference_end=candidate.reference_end, score=candidate.score,
-        transform=Transform(mirrored=candidate.mirrored, aspects=candidate.aspects),
+        transform=Transform(speed=candidate.speed, tempo=candidate.speed,
+                            mirrored=candidate.mirrored, aspects=candidate.aspects),
     )

@@ -8,8 +8,10 @@ folder run.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,10 +22,20 @@ from homage.audio import AudioPrint, Peaks, analyse
 from homage.config import Settings
 from homage.copies import QueryFrames, copy_matches, describe_video, descriptor_for
 from homage.errors import HomageError, LibraryError, UnsupportedMedia
-from homage.library import AlreadyCatalogued, Library, load_hash_index, load_vector_index
+from homage.homages import homage_matches, reference_windows
+from homage.library import (
+    AlreadyCatalogued,
+    Library,
+    WorkRecord,
+    load_hash_index,
+    load_vector_index,
+)
 from homage.match.audio_align import AudioSegmentMatch, align_hits, suppress_overlaps
 from homage.match.audio_verify import verify_candidate
 from homage.match.hash_index import HashIndex
+from homage.match.homage_match import ReferenceWindows
+from homage.match.homage_model import RESTYLE
+from homage.match.restyle import RestyleModel
 from homage.match.vector_index import VectorIndex
 from homage.media import audio_chunks, content_hash, iter_media_files, probe
 from homage.types import Match, MediaInfo, QueryResult, Transform
@@ -80,7 +92,7 @@ def index_paths(
     report = IndexReport()
     for path in _walk(paths, report):
         try:
-            _index_one(library, path, settings, progress, report)
+            index_file(library, path, settings=settings, progress=progress, report=report)
         except LibraryError:
             raise  # the library, not this file: stop the run
         except HomageError as exc:
@@ -103,6 +115,20 @@ def _walk(paths: Iterable[str | Path], report: IndexReport) -> Iterator[Path]:
             report.failed.append(exc)
 
 
+def index_file(
+    library: Library, path: Path, *, settings: Settings, progress: Progress,
+    report: IndexReport,
+) -> None:
+    """Bring one file's entry in ``library`` up to date and record what happened in ``report``.
+
+    The library is asked first (is this path, or this content, already catalogued?), so a
+    re-run, or a retried cluster batch, skips committed works without decoding them; only
+    then are features extracted (:func:`extract_features`, which never touches the library)
+    and the work written in one transaction.
+    """
+    _index_one(library, path, settings, progress, report)
+
+
 def _index_one(
     library: Library, path: Path, settings: Settings, progress: Progress, report: IndexReport,
     *, again: bool = False,
@@ -115,38 +141,16 @@ def _index_one(
         progress(ProgressEvent("done", name, message="unchanged"))
         return
     digest = content_hash(path)
-    same = library.work_by_hash(digest)
-    if same is not None:
-        if same.path == name:
-            library.touch_work(same.id, mtime=stat.st_mtime)
-            report.unchanged.append(name)
-        elif not Path(same.path).exists():
-            # A file moved over another catalogued path replaces that path's old work.
-            library.move_work(same.id, path=name, size=stat.st_size, mtime=stat.st_mtime,
-                              replacing=known.id if known is not None else None)
-            report.moved.append((same.path, name))
-        else:
-            if known is not None:  # this path's old content is gone: forget it
-                library.remove_work(known.id)
-            report.duplicates.append((name, same.path))
+    if _catalogued_elsewhere(library, name, digest, stat, known, report):
         progress(ProgressEvent("done", name, message="unchanged"))
         return
-    info = probe(path)
-    passes = int(info.has_audio) + int(info.has_video)
-    progress(ProgressEvent("start", name, seconds=info.duration * passes))
-    audio, duration = None, info.duration
-    if info.has_audio:
-        audio, duration = _analyse_file(path, settings, query=False, progress=progress)
-    visual = _describe(path, settings, query=False, progress=progress).print \
-        if info.has_video else None
-    if visual is not None and not info.has_audio:
-        duration = max(info.duration, float(visual.times[-1]) if len(visual) else 0.0)
+    features = extract_features(path, settings, progress=progress)
     if known is not None:  # same path, new content: the old fingerprints are stale
         library.remove_work(known.id)
     try:
         library.add_work(path=name, content_hash=digest, size=stat.st_size,
-                         mtime=stat.st_mtime, info=info, duration=duration, audio=audio,
-                         visual=visual)
+                         mtime=stat.st_mtime, info=features.info, duration=features.duration,
+                         audio=features.audio, visual=features.visual)
     except AlreadyCatalogued:
         if again:
             raise
@@ -154,8 +158,68 @@ def _index_one(
         _index_one(library, path, settings, progress, report, again=True)
         return
     report.added.append(name)
-    report.seconds += duration
+    report.seconds += features.duration
     progress(ProgressEvent("done", name))
+
+
+def _catalogued_elsewhere(
+    library: Library, name: str, digest: str, stat: os.stat_result, known: WorkRecord | None,
+    report: IndexReport,
+) -> bool:
+    """Settle a file whose content the library already holds (same path with a new time,
+    moved, or a duplicate); False when the content is new and must be analysed."""
+    same = library.work_by_hash(digest)
+    if same is None:
+        return False
+    if same.path == name:
+        library.touch_work(same.id, mtime=stat.st_mtime)
+        report.unchanged.append(name)
+    elif not Path(same.path).exists():
+        # A file moved over another catalogued path replaces that path's old work.
+        library.move_work(same.id, path=name, size=stat.st_size, mtime=stat.st_mtime,
+                          replacing=known.id if known is not None else None)
+        report.moved.append((same.path, name))
+    else:
+        if known is not None:  # this path's old content is gone: forget it
+            library.remove_work(known.id)
+        report.duplicates.append((name, same.path))
+    return True
+
+
+@dataclass(frozen=True)
+class Features:
+    """What indexing learns from one file: everything ``Library.add_work`` stores but the
+    file's identity.  Pure data, picklable, so it can be computed in one process (a cluster
+    worker) and written by the same or another.
+
+    ``audio`` is None for a file without an audio stream, ``visual`` for one without video;
+    ``duration`` is the decoded audio's length, else the video's (seconds).
+    """
+
+    info: MediaInfo
+    duration: float
+    audio: AudioPrint | None
+    visual: VisualPrint | None
+
+
+def extract_features(path: Path, settings: Settings, *,
+                     progress: Progress = _no_progress) -> Features:
+    """Decode ``path`` and compute its reference features (no library involved).
+
+    Emits a "start" event with the media seconds to be processed (audio and video passes
+    count separately) and "advance" events as decoding proceeds.
+    """
+    info = probe(path)
+    passes = int(info.has_audio) + int(info.has_video)
+    progress(ProgressEvent("start", _utf8_name(path), seconds=info.duration * passes))
+    audio, duration = None, info.duration
+    if info.has_audio:
+        audio, duration = _analyse_file(path, settings, query=False, progress=progress)
+    visual = _describe(path, settings, query=False, progress=progress).print \
+        if info.has_video else None
+    if visual is not None and not info.has_audio:
+        duration = max(info.duration, float(visual.times[-1]) if len(visual) else 0.0)
+    return Features(info=info, duration=duration, audio=audio, visual=visual)
 
 
 def _analyse_file(
@@ -191,16 +255,19 @@ def scan_paths(
 ) -> tuple[list[QueryResult], list[HomageError]]:
     """Match every query file under ``paths`` against the library."""
     index, durations, names = load_hash_index(library)
+    visual = bool({"copy", "homage"} & set(settings.kinds))
+    # homages are told from copies by the copy matcher, so both need the vector index
     vectors = load_vector_index(library, dim=descriptor_for(settings.visual.descriptor).dim) \
-        if "copy" in settings.kinds else None
+        if visual else None
+    windows = _reference_windows(library, durations) if "homage" in settings.kinds else None
     results: list[QueryResult] = []
     failures: list[HomageError] = []
     report = IndexReport()
     for path in _walk(paths, report):
         try:
             results.append(
-                _scan_one(library, path, index, vectors, durations, names, settings=settings,
-                          progress=progress)
+                _scan_one(library, path, index, vectors, windows, durations, names,
+                          settings=settings, progress=progress)
             )
         except HomageError as exc:
             failures.append(exc)
@@ -208,10 +275,17 @@ def scan_paths(
     return results, report.failed + failures
 
 
+def _reference_windows(library: Library, durations: dict[int, float]) -> ReferenceWindows | None:
+    frames_of = stored_frames(library)
+    return reference_windows(
+        (w.id, frames_of(w.id), durations.get(w.id, w.duration))
+        for w in library.works() if w.frames)
+
+
 def _scan_one(
     library: Library, path: Path, index: HashIndex, vectors: VectorIndex | None,
-    durations: dict[int, float], names: dict[int, str], *, settings: Settings,
-    progress: Progress,
+    windows: ReferenceWindows | None, durations: dict[int, float], names: dict[int, str], *,
+    settings: Settings, progress: Progress,
 ) -> QueryResult:
     _utf8_name(path)
     info = _query_info(path, settings)
@@ -222,29 +296,52 @@ def _scan_one(
             settings=settings),
         copies=lambda frames, duration: copy_matches(
             frames, vectors, durations, names, duration, prints_of=stored_frames(library),
-            settings=settings.visual, threshold=settings.threshold)
+            settings=settings.visual, threshold=settings.threshold,
+            restyle=_restyle(settings))
         if vectors is not None else [],
+        homages=lambda frames, duration, copies: homage_matches(
+            frames, duration, windows, names, prints_of=stored_frames(library),
+            threshold=settings.threshold, copies=copies),
     )
+
+
+def _restyle(settings: Settings) -> RestyleModel | None:
+    """The copy-or-re-rendering label, when homages are asked for; without them the copy
+    matcher's stretches are all copies (what ``--kinds copy`` has always reported)."""
+    return RESTYLE if "homage" in settings.kinds else None
 
 
 def _match_query(
     path: Path, info: MediaInfo, settings: Settings, progress: Progress, *,
     audio: Callable[[AudioPrint, float], list[Match]],
     copies: Callable[[QueryFrames, float], list[Match]],
+    homages: Callable[[QueryFrames, float, list[Match]], list[Match]],
 ) -> QueryResult:
-    """Analyse one query for the kinds asked for and collect what each matcher finds."""
+    """Analyse one query for the kinds asked for and collect what each matcher finds.
+
+    Homages need the copies (a copy is reported once, as a copy), so the copy matcher runs
+    whenever either visual kind is asked for; what it finds is reported by kind.
+    """
     wants_audio = "audio" in settings.kinds and info.has_audio
     wants_copy = "copy" in settings.kinds and info.has_video
+    wants_homage = "homage" in settings.kinds and info.has_video
+    visual = wants_copy or wants_homage
+    kinds = {"visual_copy"} if wants_copy else set()
+    if wants_homage:
+        kinds.add("visual_homage")  # re-renderings the copy matcher lines up frame by frame
     progress(ProgressEvent("start", str(path),
-                           seconds=info.duration * (int(wants_audio) + int(wants_copy))))
+                           seconds=info.duration * (int(wants_audio) + int(visual))))
     matches: list[Match] = []
     duration = info.duration
     if wants_audio:
         prints, duration = _analyse_file(path, settings, query=True, progress=progress)
         matches += audio(prints, duration)
-    if wants_copy:
+    if visual:
         frames = _describe(path, settings, query=True, progress=progress)
-        matches += copies(frames, duration)
+        found = copies(frames, duration)
+        matches += [m for m in found if m.kind in kinds]
+        if wants_homage:
+            matches += homages(frames, duration, found)
     progress(ProgressEvent("done", str(path)))
     matches.sort(key=lambda m: (m.query_start, -m.score))
     return QueryResult(query=str(path), duration=duration, matches=tuple(matches))
@@ -269,17 +366,30 @@ def compare_files(
         return audio_matches(prints, index, {0: ref_duration}, names, duration,
                              peaks_of={0: ref_audio.peaks}.__getitem__, settings=settings)
 
+    @functools.cache
+    def described() -> tuple[VisualPrint, float]:
+        ref: VisualPrint = _describe(ref_path, settings, query=False).print
+        return ref, max(ref_info.duration, float(ref.times[-1]) if len(ref) else 0.0)
+
     def copies(frames: QueryFrames, duration: float) -> list[Match]:
         if not ref_info.has_video:
             return []
-        ref: VisualPrint = _describe(ref_path, settings, query=False).print
+        ref, ref_duration = described()
         index = VectorIndex.build([(0, ref.times, ref.vectors)], dim=ref.vectors.shape[1])
-        ref_duration = max(ref_info.duration, float(ref.times[-1]) if len(ref) else 0.0)
         return copy_matches(frames, index, {0: ref_duration}, names, duration,
                             prints_of={0: ref}.__getitem__, settings=settings.visual,
-                            threshold=settings.threshold)
+                            threshold=settings.threshold, restyle=_restyle(settings))
 
-    return _match_query(query_path, info, settings, progress, audio=audio, copies=copies)
+    def homages(frames: QueryFrames, duration: float, copies: list[Match]) -> list[Match]:
+        if not ref_info.has_video:
+            return []
+        ref, ref_duration = described()
+        return homage_matches(frames, duration, reference_windows([(0, ref, ref_duration)]),
+                              names, prints_of={0: ref}.__getitem__,
+                              threshold=settings.threshold, copies=copies)
+
+    return _match_query(query_path, info, settings, progress, audio=audio, copies=copies,
+                        homages=homages)
 
 
 def audio_matches(

@@ -11,10 +11,10 @@ from homage.match.homage_match import (
     HomageCandidate,
     HomageModel,
     ReferenceWindows,
+    align_in_shot,
     first_pass,
     join_continuations,
     pair_features,
-    place_in_shot,
 )
 from homage.match.restyle import FEATURES as RESTYLE_FEATURES
 from homage.match.restyle import restyle_features
@@ -113,30 +113,44 @@ def test_the_restaged_shot_is_drawn_scored_and_placed() -> None:
                                                        WindowSettings(), reference=True))])
     windows = describe_windows(query, query_duration, WindowSettings(), reference=False)
     q, r = first_pass(windows, refs.windows, k=2)
-    assert len(q) == len(r) == 2 * len(windows)
+    assert len(q) == len(r) and len(set(zip(q, r, strict=True))) == len(q)
+    assert set(q) == set(range(len(windows)))
 
     def ref_vectors(i: int) -> np.ndarray:
         first, last = refs.windows.rows[r[i]]
         return reference.vectors[first:last]
 
+    def aligned(qi: int, ri: int):
+        a, b = windows.rows[qi]
+        lo, hi = np.searchsorted(reference.times, [refs.windows.shot_starts[ri],
+                                                   refs.windows.shot_ends[ri]])
+        return align_in_shot(query.times[a:b], query.vectors[a:b], query.looks[a:b],
+                             reference.times[lo:hi], reference.vectors[lo:hi],
+                             reference.looks[lo:hi], window_start=windows.starts[qi],
+                             window_end=windows.ends[qi],
+                             shot_start=refs.windows.shot_starts[ri],
+                             shot_end=refs.windows.shot_ends[ri])
+
+    alignments = [aligned(int(qi), int(ri)) for qi, ri in zip(q, r, strict=True)]
     features = pair_features(windows, q, refs.windows, r, query_vectors=query.vectors,
-                             ref_vectors=ref_vectors)
+                             ref_vectors=ref_vectors, alignments=alignments)
     assert features.shape == (len(q), len(FEATURES)) and np.isfinite(features).all()
-    model = HomageModel(bias=-6.0, weights=(4.0, 2.0, 2.0, 2.0, 0, 0, 0, 0, 0, 0))
+    model = HomageModel(bias=-9.0, weights=(2.0, 2.0, 1.0, 1.0, 0, 0, 0, 0, 0, 0,
+                                            2.0, 2.0, 2.0, 0.0, 0.0))
     scores = model.score(features)
     best = int(np.argmax(scores))
     assert q[best] == 1  # the re-staged window, 3-6 s of the query
     assert scores[best] > 0.5 > max(s for s, qi in zip(scores, q, strict=True) if qi != 1)
-    ref_window = int(r[best])
-    start = place_in_shot(windows, 1, query, query.looks, reference,
-                          refs.windows.shot_starts[ref_window], refs.windows.shot_ends[ref_window],
-                          float(refs.windows.starts[ref_window]))
-    assert start == pytest.approx(4.0 + 4.0, abs=0.5)  # second shot starts at 4 s
+    # the second shot starts at 4 s; the window shows 4.0-7.0 s of it at the same pace
+    assert alignments[best].start == pytest.approx(4.0 + 4.0, abs=0.5)
+    assert alignments[best].speed == 1.0
+    assert alignments[best].layout > 0.5
 
 
 def candidate(q0: float, q1: float, r0: float, r1: float, score: float, work: int = 1,
               mirrored: bool = False) -> HomageCandidate:
-    return HomageCandidate(work, q0, q1, r0, r1, 0.0, mirrored, np.zeros(len(FEATURES)), score)
+    return HomageCandidate(work, q0, q1, r0, r1, 0.0, 1.0, mirrored, np.zeros(len(FEATURES)),
+                           score)
 
 
 def test_consecutive_windows_continuing_one_stretch_are_joined() -> None:
@@ -155,9 +169,7 @@ def test_restyle_evidence_sees_a_re_rendering_but_not_a_re_encode() -> None:
     looks = frame_looks(frames)
     reencoded = frame_looks(np.clip(frames.astype(int) + 3, 0, 255).astype(np.uint8))
     posterised = frame_looks((frames // 96 * 96).astype(np.uint8))
-    same = dict(zip(RESTYLE_FEATURES, restyle_features(reencoded, looks, similarity=0.95,
-                                                       layout=1.0), strict=True))
-    other = dict(zip(RESTYLE_FEATURES, restyle_features(posterised, looks, similarity=0.8,
-                                                        layout=0.5), strict=True))
+    same = dict(zip(RESTYLE_FEATURES, restyle_features(reencoded, looks), strict=True))
+    other = dict(zip(RESTYLE_FEATURES, restyle_features(posterised, looks), strict=True))
     assert abs(same["entropy"]) < 0.2 < abs(other["entropy"])
     assert same["mass"] > 0.95 and other["mass"] > 0.5

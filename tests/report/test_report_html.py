@@ -281,3 +281,21 @@ def test_scan_report_of_copied_footage(footage: Footage, tmp_path: Path) -> None
             frame = decode(data_images(pairs[0])[0].attrs["src"])
             row = frame[round(top * frame.shape[0]) + 1, 10:-10].astype(int)
             assert (row[:, 0] > 170).mean() > 0.8 and (row[:, 2] < 110).mean() > 0.8  # yellow
+
+
+def test_a_visual_match_names_what_each_shot_shows(footage: Footage) -> None:
+    """The ImageNet classifier's likeliest classes for both shots, in the evidence and the
+    page: words for why two shots in different media were paired."""
+    homage = Match(kind="visual_homage", reference=str(footage.ref), query_start=2.0,
+                   query_end=6.0, reference_start=5.0, reference_end=9.0, score=0.8,
+                   transform=Transform(mirrored=True, aspects=("composition",)))
+    query, ref = (MediaSide(str(p), exists=True, has_video=True)
+                  for p in (footage.query, footage.ref))
+    evidence = match_evidence(homage, query, ref)
+    assert 1 <= len(evidence.query_labels) <= 3 and 1 <= len(evidence.reference_labels) <= 3
+    assert all(isinstance(label, str) and label for label in evidence.reference_labels)
+    page = render_report([(QueryResult(str(footage.query), 30.0, (homage,)), (evidence,))])
+    shown = " ".join(p.text for p in parse(page).find_all("p", cls="labels"))
+    assert "query shows" in shown and "reference shows" in shown
+    assert evidence.reference_labels[0] in shown
+    assert "re-staged (composition), mirrored" in page

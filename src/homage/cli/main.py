@@ -6,6 +6,7 @@ become one line on stderr naming the file, with exit code 1 (2 for usage errors)
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sqlite3
@@ -18,9 +19,9 @@ from typing import Any
 import click
 
 from homage import __version__
-from homage.config import Settings, load_settings
+from homage.config import Settings, library_location, load_settings
 from homage.errors import HomageError, ParameterError
-from homage.library import Library
+from homage.library import Library, redacted
 from homage.report.words import printable
 from homage.types import QueryResult
 
@@ -67,7 +68,7 @@ def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         except sqlite3.Error as exc:
             if ctx is not None and ctx.debug:
                 raise
-            click.echo(f"homage: error: {ctx.settings.library if ctx else 'library'}: "
+            click.echo(f"homage: error: {redacted(ctx.settings.library) if ctx else 'library'}: "
                        f"library database error ({exc})", err=True)
             sys.exit(EXIT_FAILURE)
         except KeyboardInterrupt:
@@ -80,19 +81,23 @@ def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="homage")
-@click.option("--library", "library", type=click.Path(path_type=Path), envvar="HOMAGE_LIBRARY",
-              help="Library folder (default: $HOMAGE_LIBRARY or ~/.local/share/homage/library).")
+@click.option("--library", "library", metavar="DIR|URL", envvar="HOMAGE_LIBRARY",
+              help="Library folder, or postgresql://USER@HOST/DATABASE for a shared library "
+                   "(default: $HOMAGE_LIBRARY or ~/.local/share/homage/library).")
 @click.option("--kinds", help="Kinds of borrowing to look for: audio,copy,homage.")
 @click.option("--threshold", type=float, help="Report matches scoring at least this (0–1).")
+@click.option("--descriptor", metavar="NAME|onnx:PATH",
+              help="Frame descriptor of a new library: effnet-lite0 (default), pdq, or your "
+                   "own ONNX image model; a library keeps the one it was built with.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
               help="TOML file of settings.")
 @click.option("-v", "--verbose", count=True, help="More output (repeat for debug logs).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors.")
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
 @click.pass_context
-def cli(click_ctx: click.Context, library: Path | None, kinds: str | None,
-        threshold: float | None, config_path: Path | None, verbose: int, quiet: bool,
-        debug: bool) -> None:
+def cli(click_ctx: click.Context, library: str | None, kinds: str | None,
+        threshold: float | None, descriptor: str | None, config_path: Path | None,
+        verbose: int, quiet: bool, debug: bool) -> None:
     """Find what one media work borrows from another."""
     verbosity = -1 if quiet else verbose
     logging.basicConfig(
@@ -102,7 +107,8 @@ def cli(click_ctx: click.Context, library: Path | None, kinds: str | None,
     )
     try:
         settings = load_settings(config_path).with_overrides(
-            library=library, kinds=kinds, threshold=threshold)
+            library=library_location(library) if library else None, kinds=kinds,
+            threshold=threshold, descriptor=descriptor)
     except ParameterError as exc:
         raise click.UsageError(str(exc)) from exc
     click_ctx.obj = Context(settings, verbosity, debug)
@@ -125,18 +131,33 @@ def result_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--workers", type=click.IntRange(min=1), metavar="N",
+              help="Index in N parallel worker processes (a local Ray; needs homage[cluster]).")
+@click.option("--cluster", "cluster", metavar="ray://HOST:PORT",
+              help="Index on this Ray cluster (files and library at the same paths there).")
 @pass_context
 @handles_errors
-def index(ctx: Context, paths: Sequence[Path]) -> None:
+def index(ctx: Context, paths: Sequence[Path], workers: int | None,
+          cluster: str | None) -> None:
     """Add reference works (files, or folders walked recursively) to the library."""
     from homage.cli.progress import FileProgressBar
     from homage.pipeline import collect_media, index_paths
 
+    if cluster is not None:
+        from homage.cluster.runtime import check_address
+
+        check_address(cluster)
     files, missing = collect_media(paths)
     with ctx.open_library(create=True) as library, FileProgressBar(
         len(files), label="indexing", enabled=ctx.show_progress
     ) as bar:
-        report = index_paths(library, files, settings=ctx.settings, progress=bar)
+        if workers is None and cluster is None:
+            report = index_paths(library, files, settings=ctx.settings, progress=bar)
+        else:
+            from homage.cluster import index_on_ray
+
+            report = index_on_ray(library, files, settings=ctx.settings, workers=workers,
+                                  address=cluster, progress=bar)
     failed = missing + report.failed
     if ctx.verbosity >= 0:
         for old, new in report.moved:
@@ -234,10 +255,10 @@ def library_list(ctx: Context) -> None:
 def library_stats(ctx: Context) -> None:
     """How much the library holds and how big it is on disk."""
     with ctx.open_library(create=False) as lib:
-        stats = lib.stats()
+        stats, where = lib.stats(), lib.location
     hours = stats.total_duration / 3600
     size = (stats.database_bytes + stats.index_bytes) / 1e6
-    click.echo(f"library: {printable(str(ctx.settings.library))}")
+    click.echo(f"library: {printable(where)}")
     click.echo(f"works: {stats.works}")
     click.echo(f"duration: {hours:.2f} h")
     click.echo(f"audio fingerprints: {stats.fingerprints:,}")
@@ -359,6 +380,70 @@ def bench_video(ctx: Context, quick: bool, seed: int, cache: Path | None, out: P
         return
     _run_bench(ctx, run_video_bench, "video", quick=quick, seed=seed, cache=cache, out=out,
                peers=peers)
+
+
+@bench.command("homage")
+@bench_options("homage", "")
+@click.option("--fit", is_flag=True,
+              help="Also learn the homage score and the copy-or-re-rendering label on the "
+                   "training split; reports the test split with them and prints the weights.")
+@pass_context
+@handles_errors
+def bench_homage(ctx: Context, quick: bool, seed: int, cache: Path | None, out: Path | None,
+                 peers: str, fit: bool) -> None:
+    """Visual-homage benchmark: re-staged shots, beside the copy descriptor and per-frame
+    PDQ, on the test split."""
+    from homage.bench.homage import run_homage_bench
+
+    _run_bench(ctx, functools.partial(run_homage_bench, fit=fit), "homage", quick=quick,
+               seed=seed, cache=cache, out=out, peers=peers)
+
+
+@bench.command("scale")
+@bench_options("scale", "")
+@click.option("--backends", default="sqlite", show_default=True,
+              help="Comma-separated library backends to index into (sqlite, postgresql).")
+@click.option("--library-url", metavar="URL",
+              help="A database the bench may fill and empty, for a server backend.")
+@click.option("--workers", "worker_counts", default="1,2", show_default=True,
+              help="Comma-separated worker counts to measure indexing with.")
+@click.option("--audio-hours", metavar="H,H,...",
+              help="Library sizes of the audio latency curve (default: by variant).")
+@click.option("--video-hours", metavar="H,H,...",
+              help="Library sizes of the video latency curve (default: by variant).")
+@pass_context
+@handles_errors
+def bench_scale(ctx: Context, quick: bool, seed: int, cache: Path | None, out: Path | None,
+                peers: str, backends: str, library_url: str | None, worker_counts: str,
+                audio_hours: str | None, video_hours: str | None) -> None:
+    """Query latency and memory as the library grows; indexing with 1 and 2 workers."""
+    from homage.bench.scale import run_scale_bench, summary_line
+    from homage.config import default_cache_dir
+
+    if peers:
+        raise ParameterError("bench scale runs no peers; --backends picks library backends")
+    variant = "quick" if quick else "full"
+    out = out or Path("bench-results") / f"scale-{variant}-seed{seed}.json"
+    result = run_scale_bench(
+        cache or default_cache_dir() / "bench", quick=quick, seed=seed, out=out,
+        backends=_listed("--backends", backends, str), library_url=library_url,
+        workers=_listed("--workers", worker_counts, int),
+        audio_hours=_listed("--audio-hours", audio_hours, float) if audio_hours else None,
+        video_hours=_listed("--video-hours", video_hours, float) if video_hours else None,
+        log=_bench_log(ctx))
+    click.echo(f"wrote {out}", err=True)
+    click.echo(summary_line(result))
+
+
+def _listed(option: str, value: str, kind: Callable[[str], Any]) -> list[Any]:
+    """A comma-separated option's items, converted; a usage error names the option."""
+    try:
+        items = [kind(v.strip()) for v in value.split(",") if v.strip()]
+    except ValueError as exc:
+        raise ParameterError(f"{option}: {exc}") from exc
+    if not items or any(isinstance(i, int | float) and i <= 0 for i in items):
+        raise ParameterError(f"{option}: expected positive values, not {value!r}")
+    return items
 
 
 def _bench_log(ctx: Context) -> Callable[[str], None]:

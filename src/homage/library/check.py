@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from homage.errors import HomageError
+from homage.library.base import Library
 from homage.library.hash_files import load_hash_index
-from homage.library.store import Library
 from homage.library.vector_files import load_vector_index
 from homage.media import content_hash
 

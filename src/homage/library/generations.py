@@ -1,8 +1,8 @@
 """Derived index folders, one per catalogue generation, published atomically.
 
-The hash index and the vector index are both *derived* from SQLite: each generation is written
-into a scratch folder and renamed into place, so readers never see half an index, and a reader
-that has mapped an older generation keeps a valid view until it lets go.
+The hash index and the vector index are both *derived* from the catalogue: each generation is
+written into a scratch folder and renamed into place, so readers never see half an index, and a
+reader that has mapped an older generation keeps a valid view until it lets go.
 """
 
 from __future__ import annotations

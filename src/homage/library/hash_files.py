@@ -1,6 +1,7 @@
-"""The library's derived hash index: sorted, memory-mapped arrays beside the SQLite file.
+"""The library's derived hash index: sorted, memory-mapped arrays in ``Library.index_dir``
+(beside the SQLite file, or in this machine's cache for a PostgreSQL library).
 
-Derived, not primary: it is rebuilt from SQLite whenever the catalogue's generation changes,
+Derived, not primary: it is rebuilt from the catalogue whenever the catalogue's generation changes,
 so it can never disagree with the catalogue for long, and deleting it loses nothing.  Each
 generation is written to a fresh folder and renamed into place, so readers never see a
 half-written index, and a reader that has mapped an older generation keeps a valid view.
@@ -14,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from homage.errors import LibraryError
+from homage.library.base import Library
 from homage.library.generations import discard, is_complete, publish, remove_stale
-from homage.library.store import Library
 from homage.match.hash_index import HashIndex
 
 logger = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ _FIELDS = ("hashes", "work", "time", "freq", "span")
 
 
 def index_folder(library: Library) -> Path:
-    return library.directory / "hashindex"
+    return library.index_dir / "hashindex"
 
 
 def load_hash_index(library: Library) -> tuple[HashIndex, dict[int, float], dict[int, str]]:
@@ -50,7 +51,7 @@ def load_hash_index(library: Library) -> tuple[HashIndex, dict[int, float], dict
             index = _load(target, postings)
             if index is None:
                 raise LibraryError(f"cannot build a readable hash index in {target}",
-                                   path=library.directory)
+                                   path=library.location)
     remove_stale(index_folder(library), current=generation)
     return index, durations, paths
 

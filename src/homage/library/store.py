@@ -1,8 +1,10 @@
-"""The library: a catalogue of reference works and their fingerprints in one SQLite file.
+"""The SQLite backend: a library folder holding ``homage.sqlite`` and the derived indexes.
 
 SQLite is the source of truth and every write is one transaction, so a crash at any moment
 leaves either the whole work or nothing.  The hash index used for look-ups is *derived*
 (``homage.library.hash_files``) and rebuilt whenever the catalogue's generation moves on.
+What a library holds and how it is read and written is shared with the PostgreSQL backend
+(``homage.library.base``); this module is how SQLite opens, locks and checks it.
 """
 
 from __future__ import annotations
@@ -13,16 +15,22 @@ import logging
 import os
 import secrets
 import sqlite3
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
-
-import numpy as np
+from typing import Any, ClassVar
 
 from homage import __version__
-from homage.audio import AudioPrint, Fingerprints, FingerprintSettings, Peaks
+from homage.audio import FingerprintSettings
 from homage.errors import LibraryError
+from homage.library.base import (
+    AlreadyCatalogued,
+    Library,
+    LibraryStats,
+    T,
+    WorkRecord,
+    canonical,
+    one_line,
+)
 from homage.library.schema import (
     APPLICATION_ID,
     DATABASE_NAME,
@@ -30,11 +38,11 @@ from homage.library.schema import (
     SCHEMA,
     SCHEMA_VERSION,
 )
-from homage.types import MediaInfo
-from homage.visual.looks import LOOK_DIM
-from homage.visual.prints import LABELS_KEPT, VisualPrint, VisualSettings
+from homage.visual.prints import VisualSettings
 
 logger = logging.getLogger(__name__)
+
+__all__ = ["AlreadyCatalogued", "Library", "LibraryStats", "SQLiteLibrary", "WorkRecord"]
 
 #: How long a writer waits for another process's transaction before giving up.
 BUSY_TIMEOUT_S = 120.0
@@ -42,58 +50,35 @@ BUSY_TIMEOUT_S = 120.0
 NOTICE_AFTER_S = 1.0
 
 
-class AlreadyCatalogued(LibraryError):
-    """Another process catalogued the same path or content while this one analysed it."""
-
-
-@dataclass(frozen=True)
-class WorkRecord:
-    """One catalogued reference work."""
-
-    id: int
-    path: str
-    content_hash: str
-    size: int
-    mtime: float
-    duration: float
-    container: str | None
-    audio_codec: str | None
-    video_codec: str | None
-    fingerprints: int
-    frames: int = 0
-
-
-@dataclass(frozen=True)
-class LibraryStats:
-    works: int
-    total_duration: float
-    fingerprints: int
-    database_bytes: int
-    index_bytes: int
-    frames: int = 0
-
-
-class Library:
+class SQLiteLibrary(Library):
     """A library directory holding ``homage.sqlite`` and the derived hash index.
 
-    Use :meth:`open`; it creates a library in an empty or missing directory and refuses a
-    directory that holds something else, or a library built with other settings.
+    Open it with ``Library.open(folder)``; it creates a library in an empty or missing
+    directory and refuses a directory that holds something else, or a library built with
+    other settings.
     """
+
+    _conflicts: ClassVar[tuple[type[Exception], ...]] = (sqlite3.IntegrityError,)
 
     def __init__(self, directory: Path, connection: sqlite3.Connection,
                  settings: FingerprintSettings, visual: VisualSettings) -> None:
+        super().__init__(settings, visual)
         self.directory = directory
         self._db = connection
-        self.settings = settings
-        self.visual_settings = visual
+
+    @property
+    def location(self) -> str:
+        return str(self.directory)
+
+    @property
+    def index_dir(self) -> Path:
+        return self.directory
 
     # ----------------------------------------------------------------- opening
     @classmethod
-    def open(
-        cls, directory: str | Path, *, settings: FingerprintSettings | None = None,
-        visual: VisualSettings | None = None, create: bool = True,
-    ) -> Library:
-        """Open (or create) the library in ``directory``.
+    def _open_location(cls, location: str | Path, *, settings: FingerprintSettings,
+                       visual: VisualSettings, create: bool) -> SQLiteLibrary:
+        """Open (or create) the library in the folder ``location``.
 
         Raises
         ------
@@ -101,9 +86,7 @@ class Library:
             The directory is not a homage library, cannot be read or written, was written by a
             newer schema, or was built with other fingerprint settings.
         """
-        directory = Path(directory).expanduser()
-        settings = settings or FingerprintSettings()
-        visual = visual or VisualSettings()
+        directory = Path(location).expanduser()
         db_path = directory / DATABASE_NAME
         if directory.exists() and not directory.is_dir():
             raise LibraryError("library path is a file, not a folder", path=directory)
@@ -139,12 +122,6 @@ class Library:
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._db.close()
 
-    def __enter__(self) -> Library:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def _initialise(self) -> None:
         db = self._db
         path = self.directory / DATABASE_NAME
@@ -152,7 +129,7 @@ class Library:
             app_id = db.execute("PRAGMA application_id").fetchone()[0]
             names = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
         except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
-            raise LibraryError(f"not a readable homage library ({_one_line(exc)})",
+            raise LibraryError(f"not a readable homage library ({one_line(exc)})",
                                path=path) from exc
         tables = {n for n in names if not n.startswith("sqlite_")}
         if app_id == 0 and tables and tables <= _TABLES and self._all_empty(tables):
@@ -177,7 +154,7 @@ class Library:
                       for key in ("audio_settings", "visual_settings")}
         except (ValueError, TypeError, sqlite3.DatabaseError) as exc:
             raise LibraryError(
-                f"library metadata is damaged ({_one_line(exc)}); re-index into a new library "
+                f"library metadata is damaged ({one_line(exc)}); re-index into a new library "
                 "folder", path=path) from exc
         if version in MIGRATIONS:
             version = self._migrate(version)
@@ -188,16 +165,7 @@ class Library:
                 f"{__version__} reads; re-index into a new library folder",
                 path=path,
             )
-        for key, wanted, what in (
-            ("audio_settings", self.settings.to_json(), "audio fingerprint"),
-            ("visual_settings", self.visual_settings.to_json(), "visual descriptor"),
-        ):
-            if stored[key] != json.loads(_canonical(wanted)):
-                raise LibraryError(
-                    f"library was built with other {what} settings; use the settings it was "
-                    "built with or re-index into a new library folder",
-                    path=path,
-                )
+        self._refuse_other_settings(stored, path=path)
 
     def _all_empty(self, tables: set[str]) -> bool:
         return all(self._db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] == 0
@@ -214,7 +182,7 @@ class Library:
                     step(self._db)
                 if self._meta("visual_settings") is None:
                     self._set_meta("visual_settings",
-                                   _canonical(self.visual_settings.to_json()))
+                                   canonical(self.visual_settings.to_json()))
                 version += 1
                 self._set_meta("schema_version", str(version))
         return version
@@ -223,29 +191,6 @@ class Library:
     def _write(self) -> _Transaction:
         return _Transaction(self._db, self.directory)
 
-    def _meta(self, key: str) -> str | None:
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else row[0]
-
-    def _set_meta(self, key: str, value: str) -> None:
-        self._db.execute(
-            "INSERT INTO meta(key, value) VALUES (?, ?) "
-            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (key, value),
-        )
-
-    def _bump_generation(self) -> None:
-        self._db.execute(
-            "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) "
-            "WHERE key = 'generation'"
-        )
-
-    @property
-    def generation(self) -> int:
-        """Increases with every change to the fingerprints; names the derived index files."""
-        return int(self._meta("generation") or 0)
-
-    # ------------------------------------------------------------------ reading
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:
         """A read transaction: everything read inside sees one consistent state, even while
@@ -256,288 +201,32 @@ class Library:
         finally:
             self._db.execute("COMMIT")
 
-    def work_by_path(self, path: str) -> WorkRecord | None:
-        return self._one("WHERE w.path = ?", (path,))
+    def _transact(self, body: Callable[[], T]) -> T:
+        with self._write():
+            return body()
 
-    def work_by_hash(self, content_hash: str) -> WorkRecord | None:
-        return self._one("WHERE w.content_hash = ?", (content_hash,))
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        return self._db.execute(sql, params).fetchall()
 
-    def work_by_id(self, work_id: int) -> WorkRecord | None:
-        return self._one("WHERE w.id = ?", (work_id,))
+    def _stream(self, sql: str, params: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+        yield from self._db.execute(sql, params)
 
-    def works(self) -> list[WorkRecord]:
-        return list(self._select("ORDER BY w.path", ()))
+    def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        return self._db.execute(sql, params).rowcount
 
-    def durations(self) -> dict[int, float]:
-        return dict(self._db.execute("SELECT id, duration FROM works"))
+    def _insert(self, sql: str, params: tuple[Any, ...]) -> int:
+        return int(self._db.execute(sql, params).lastrowid or 0)
 
-    def paths(self) -> dict[int, str]:
-        return dict(self._db.execute("SELECT id, path FROM works"))
-
-    def stats(self) -> LibraryStats:
-        works, duration = self._db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(duration), 0) FROM works"
-        ).fetchone()
-        (prints,) = self._db.execute(
-            "SELECT COALESCE(SUM(count), 0) FROM audio_fingerprints"
-        ).fetchone()
-        (frames,) = self._db.execute(
-            "SELECT COALESCE(SUM(count), 0) FROM visual_features"
-        ).fetchone()
-        db_bytes = sum(
+    def _database_bytes(self) -> int:
+        return sum(
             p.stat().st_size for p in self.directory.glob(DATABASE_NAME + "*") if p.is_file()
         )
-        index_bytes = sum(
-            p.stat().st_size for name in ("hashindex", "vectorindex")
-            for p in (self.directory / name).rglob("*") if p.is_file()
-        )
-        return LibraryStats(works, float(duration), int(prints), db_bytes, index_bytes,
-                            int(frames))
 
-    def iter_fingerprints(self) -> Iterator[tuple[int, Fingerprints]]:
-        """Every work's fingerprints, read in one snapshot (one read transaction)."""
-        cursor = self._db.execute(
-            "SELECT work_id, count, hashes, time, freq, span FROM audio_fingerprints "
-            "ORDER BY work_id"
-        )
-        for work_id, count, *blobs in cursor:
-            hashes, t, f, s = (self._floats(work_id, b, count, d)
-                               for b, d in zip(blobs, ("<u4", "<f4", "<f4", "<f4"), strict=True))
-            yield work_id, Fingerprints(hashes=hashes, time=t, freq=f, span=s)
-
-    def _floats(self, work_id: int, blob: object, count: int, dtype: str) -> np.ndarray:
-        """One stored array, refused (not half-read) when damage has changed its length."""
-        if not isinstance(blob, bytes) or len(blob) != 4 * count:
-            raise LibraryError(f"work {work_id}: stored fingerprints are damaged; run "
-                               "`homage library check --repair`", path=self.directory)
-        return np.frombuffer(blob, dtype=dtype)
-
-    def iter_visual(self) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-        """Every work's frame times (n,) and vectors (n, dim) float32, in one snapshot."""
-        cursor = self._db.execute(
-            "SELECT work_id, count, dim, times, vectors FROM visual_features ORDER BY work_id"
-        )
-        for work_id, count, dim, times, vectors in cursor:
-            self._check_visual(work_id, count, dim, times=times, vectors=vectors)
-            yield work_id, np.frombuffer(times, dtype="<f4"), \
-                np.frombuffer(vectors, dtype="<f2").reshape(count, dim).astype(np.float32)
-
-    def visual(self, work_id: int) -> VisualPrint | None:
-        """One work's visual description, None for a work with no video."""
-        row = self._db.execute(
-            "SELECT count, dim, times, vectors, boxes, cuts, pdq, looks, labels "
-            "FROM visual_features WHERE work_id = ?", (work_id,)
-        ).fetchone()
-        if row is None:
-            return None
-        count, dim, times, vectors, boxes, cuts, pdq, looks, labels = row
-        self._check_visual(work_id, count, dim, times=times, vectors=vectors, boxes=boxes,
-                           cuts=cuts, pdq=pdq, looks=looks, labels=labels)
-        ids = scores = None
-        if labels:
-            half = 2 * LABELS_KEPT * count
-            ids = np.frombuffer(labels[:half], dtype="<u2").reshape(count, LABELS_KEPT)
-            scores = np.frombuffer(labels[half:], dtype="<f2").reshape(count, LABELS_KEPT)
-        return VisualPrint(
-            times=np.frombuffer(times, dtype="<f4"),
-            vectors=np.frombuffer(vectors, dtype="<f2").reshape(count, dim).astype(np.float32),
-            boxes=np.frombuffer(boxes, dtype="<f4").reshape(count, 4),
-            cuts=np.frombuffer(cuts, dtype="<f4"),
-            pdq=np.frombuffer(pdq, dtype=np.uint8).reshape(count, 32),
-            looks=np.frombuffer(looks, dtype="<f2").reshape(count, LOOK_DIM).astype(np.float32)
-            if looks else None,
-            labels=ids.astype(np.int64) if ids is not None else None,
-            label_scores=scores.astype(np.float32) if scores is not None else None,
-        )
-
-    def _check_visual(self, work_id: int, count: int, dim: int, **blobs: bytes) -> None:
-        """Refuse a frame row whose arrays disagree with its count (see ``_BAD_VISUAL``);
-        looks and labels may be empty (indexed before they were kept, or no classifier)."""
-        per_frame = {"times": 4, "vectors": 2 * dim, "boxes": 16, "pdq": 32,
-                     "looks": 2 * LOOK_DIM, "labels": 4 * LABELS_KEPT}
-        sizes_ok = all(
-            len(blob) % 4 == 0 if name == "cuts"
-            else len(blob) == per_frame[name] * count or (name in _OPTIONAL and not blob)
-            for name, blob in blobs.items()
-        )
-        if not sizes_ok:
-            raise LibraryError(
-                f"work {work_id}: stored frame arrays disagree with their count; run "
-                "`homage library check --repair`", path=self.directory)
-
-    def peaks(self, work_id: int) -> Peaks:
-        """The spectral peaks of one work (for verifying a candidate match)."""
-        row = self._db.execute(
-            "SELECT peak_count, peak_time, peak_freq FROM audio_fingerprints WHERE work_id = ?",
-            (work_id,),
-        ).fetchone()
-        if row is None:
-            raise LibraryError(f"work {work_id} has no peaks; run `homage library check`",
-                               path=self.directory)
-        time_ = self._floats(work_id, row[1], row[0], "<f4")
-        return Peaks(time_, self._floats(work_id, row[2], row[0], "<f4"), np.zeros_like(time_))
-
-    def _one(self, where: str, params: tuple[object, ...]) -> WorkRecord | None:
-        return next(iter(self._select(where, params)), None)
-
-    def _select(self, tail: str, params: tuple[object, ...]) -> Iterator[WorkRecord]:
-        sql = (
-            "SELECT w.id, w.path, w.content_hash, w.size, w.mtime, w.duration, w.container, "
-            "w.audio_codec, w.video_codec, COALESCE(f.count, 0), COALESCE(v.count, 0) "
-            "FROM works w LEFT JOIN audio_fingerprints f ON f.work_id = w.id "
-            "LEFT JOIN visual_features v ON v.work_id = w.id " + tail
-        )
-        for row in self._db.execute(sql, params):
-            yield WorkRecord(*row)
-
-    # ------------------------------------------------------------------ writing
-    def add_work(
-        self, *, path: str, content_hash: str, size: int, mtime: float, info: MediaInfo,
-        duration: float, audio: AudioPrint | None, visual: VisualPrint | None = None,
-    ) -> int:
-        """Catalogue a work with its audio fingerprints and/or frame vectors in one
-        transaction; returns its id."""
-        if audio is None and visual is None:
-            raise ValueError("a work needs audio fingerprints or frame vectors")
-        try:
-            return self._add_work(path=path, content_hash=content_hash, size=size, mtime=mtime,
-                                  info=info, duration=duration, audio=audio, visual=visual)
-        except sqlite3.IntegrityError as exc:
-            raise AlreadyCatalogued("catalogued meanwhile by another homage process",
-                                    path=path) from exc
-
-    def _add_work(
-        self, *, path: str, content_hash: str, size: int, mtime: float, info: MediaInfo,
-        duration: float, audio: AudioPrint | None, visual: VisualPrint | None,
-    ) -> int:
-        with self._write():
-            cursor = self._db.execute(
-                "INSERT INTO works(path, content_hash, size, mtime, duration, container, "
-                "audio_codec, video_codec, sample_rate, channels, indexed_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (path, content_hash, size, mtime, duration, info.container, info.audio_codec,
-                 info.video_codec, info.sample_rate, info.channels,
-                 time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())),
-            )
-            work_id = int(cursor.lastrowid or 0)
-            if audio is not None:
-                self._insert_audio(work_id, audio)
-            if visual is not None:
-                self._insert_visual(work_id, visual)
-            self._bump_generation()
-        return work_id
-
-    def _insert_audio(self, work_id: int, audio: AudioPrint) -> None:
-        prints, peaks = audio.fingerprints, audio.peaks
-        self._db.execute(
-            "INSERT INTO audio_fingerprints(work_id, count, hashes, time, freq, span, "
-            "peak_count, peak_time, peak_freq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (work_id, len(prints), prints.hashes.astype("<u4").tobytes(),
-             prints.time.astype("<f4").tobytes(), prints.freq.astype("<f4").tobytes(),
-             prints.span.astype("<f4").tobytes(), len(peaks),
-             peaks.time.astype("<f4").tobytes(), peaks.freq.astype("<f4").tobytes()),
-        )
-
-    def _insert_visual(self, work_id: int, visual: VisualPrint) -> None:
-        """Vectors and looks are stored as float16: half the bytes, and cosine similarities
-        move by less than 1e-3, far below what separates a copy from a look-alike."""
-        vectors = np.asarray(visual.vectors)
-        looks = b"" if visual.looks is None else visual.looks.astype("<f2").tobytes()
-        labels = b""
-        if visual.labels is not None and visual.label_scores is not None:
-            labels = visual.labels.astype("<u2").tobytes() + \
-                visual.label_scores.astype("<f2").tobytes()
-        self._db.execute(
-            "INSERT INTO visual_features(work_id, count, dim, times, vectors, boxes, cuts, pdq, "
-            "looks, labels) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (work_id, len(visual), vectors.shape[1], visual.times.astype("<f4").tobytes(),
-             vectors.astype("<f2").tobytes(), visual.boxes.astype("<f4").tobytes(),
-             visual.cuts.astype("<f4").tobytes(), visual.pdq.astype(np.uint8).tobytes(),
-             looks, labels),
-        )
-
-    def move_work(self, work_id: int, *, path: str, size: int, mtime: float,
-                  replacing: int | None = None) -> None:
-        """Record that a catalogued file now lives at ``path`` (recognised by content hash).
-
-        ``replacing`` is the work previously catalogued at ``path``; it is removed in the same
-        transaction, so the library never holds two works at one path nor loses both.
-        """
-        with self._write():
-            if replacing is not None:
-                self._delete(replacing)
-            self._db.execute("UPDATE works SET path = ?, size = ?, mtime = ? WHERE id = ?",
-                             (path, size, mtime, work_id))
-
-    def touch_work(self, work_id: int, *, mtime: float) -> None:
-        """Remember a new modification time for unchanged content, to skip hashing next time."""
-        with self._write():
-            self._db.execute("UPDATE works SET mtime = ? WHERE id = ?", (mtime, work_id))
-
-    def remove_work(self, work_id: int) -> None:
-        with self._write():
-            self._delete(work_id)
-
-    def _delete(self, work_id: int) -> None:
-        self._db.execute("DELETE FROM audio_fingerprints WHERE work_id = ?", (work_id,))
-        self._db.execute("DELETE FROM visual_features WHERE work_id = ?", (work_id,))
-        self._db.execute("DELETE FROM works WHERE id = ?", (work_id,))
-        self._bump_generation()
-
-    # ------------------------------------------------------------------ checking
-    def integrity_problems(self) -> list[str]:
-        """What SQLite and the catalogue's own invariants say is wrong (empty: all good)."""
-        problems = [
+    def _engine_problems(self) -> list[str]:
+        return [
             f"sqlite: {row[0]}" for row in self._db.execute("PRAGMA integrity_check")
             if row[0] != "ok"
         ]
-        for table, what in (("audio_fingerprints", "fingerprint"), ("visual_features", "frame")):
-            orphans = self._db.execute(
-                f"SELECT COUNT(*) FROM {table} WHERE work_id NOT IN (SELECT id FROM works)"
-            ).fetchone()[0]
-            if orphans:
-                problems.append(f"{orphans} {what} sets belong to no work")
-        missing = self._db.execute(f"SELECT path FROM works WHERE {_NO_FEATURES}").fetchall()
-        problems.extend(f"{p}: catalogued without fingerprints or frames" for (p,) in missing)
-        bad = self._db.execute(
-            f"SELECT work_id FROM audio_fingerprints WHERE {_BAD_AUDIO} "
-            f"UNION SELECT work_id FROM visual_features WHERE {_BAD_VISUAL}"
-        ).fetchall()
-        problems.extend(f"work {w}: stored arrays disagree with their count" for (w,) in bad)
-        return problems
-
-    def repair(self) -> int:
-        """Drop what cannot be trusted (orphans, inconsistent arrays, works left with nothing
-        to match); returns rows fixed."""
-        with self._write():
-            fixed = 0
-            for table, bad in (("audio_fingerprints", _BAD_AUDIO),
-                               ("visual_features", _BAD_VISUAL)):
-                fixed += self._db.execute(
-                    f"DELETE FROM {table} WHERE work_id NOT IN (SELECT id FROM works) OR {bad}"
-                ).rowcount
-            fixed += self._db.execute(f"DELETE FROM works WHERE {_NO_FEATURES}").rowcount
-            if fixed:
-                self._bump_generation()
-        return fixed
-
-
-_BAD_AUDIO = (
-    "length(hashes) != 4 * count OR length(time) != 4 * count OR length(freq) != 4 * count "
-    "OR length(span) != 4 * count OR length(peak_time) != 4 * peak_count "
-    "OR length(peak_freq) != 4 * peak_count"
-)
-_BAD_VISUAL = (
-    "length(times) != 4 * count OR length(vectors) != 2 * count * dim "
-    "OR length(boxes) != 16 * count OR length(cuts) % 4 != 0 OR length(pdq) != 32 * count "
-    f"OR length(looks) NOT IN (0, {2 * LOOK_DIM} * count) "
-    f"OR length(labels) NOT IN (0, {4 * LABELS_KEPT} * count)"
-)
-_OPTIONAL = frozenset({"looks", "labels"})
-_NO_FEATURES = (
-    "id NOT IN (SELECT work_id FROM audio_fingerprints) "
-    "AND id NOT IN (SELECT work_id FROM visual_features)"
-)
 
 
 class _Transaction:
@@ -594,7 +283,7 @@ def _connect(db_path: Path) -> sqlite3.Connection:
         connection.execute("PRAGMA foreign_keys = ON")
     except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
         # UnicodeDecodeError: SQLite's message quoting a damaged schema is not UTF-8
-        raise LibraryError(f"cannot open library database ({_one_line(exc)})",
+        raise LibraryError(f"cannot open library database ({one_line(exc)})",
                            path=db_path) from exc
     return connection
 
@@ -618,8 +307,8 @@ def _stamp(db: sqlite3.Connection, settings: FingerprintSettings,
             db.execute(statement)
     db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     for key, value in (("schema_version", str(SCHEMA_VERSION)),
-                       ("audio_settings", _canonical(settings.to_json())),
-                       ("visual_settings", _canonical(visual.to_json())),
+                       ("audio_settings", canonical(settings.to_json())),
+                       ("visual_settings", canonical(visual.to_json())),
                        ("generation", "0"), ("created_by", f"homage {__version__}")):
         db.execute("INSERT INTO meta(key, value) VALUES (?, ?) "
                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
@@ -648,17 +337,9 @@ def _create_atomically(db_path: Path, settings: FingerprintSettings,
             if not db_path.exists():
                 os.replace(scratch, db_path)
     except (OSError, sqlite3.Error) as exc:
-        raise LibraryError(f"cannot create the library ({_one_line(exc)})",
+        raise LibraryError(f"cannot create the library ({one_line(exc)})",
                            path=db_path) from exc
     finally:
         for leftover in (scratch, Path(f"{scratch}-wal"), Path(f"{scratch}-shm")):
             leftover.unlink(missing_ok=True)
 
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return text.splitlines()[0] if text.strip() else type(exc).__name__
-
-
-def _canonical(settings: dict[str, object]) -> str:
-    return json.dumps(settings, sort_keys=True)

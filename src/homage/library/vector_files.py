@@ -1,7 +1,7 @@
 """The library's derived vector index: a FAISS file per catalogue generation.
 
-Like the hash index (``hash_files``), it is rebuilt from SQLite whenever the generation moves
-on (``homage.library.generations``), and deleting it loses nothing.
+Like the hash index (``hash_files``), it is rebuilt from the catalogue whenever the generation
+moves on (``homage.library.generations``), and deleting it loses nothing.
 """
 
 from __future__ import annotations
@@ -12,15 +12,15 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from homage.library.base import Library
 from homage.library.generations import is_complete, publish, remove_stale
-from homage.library.store import Library
 from homage.match.vector_index import VectorIndex
 
 logger = logging.getLogger(__name__)
 
 
 def vector_folder(library: Library) -> Path:
-    return library.directory / "vectorindex"
+    return library.index_dir / "vectorindex"
 
 
 def load_vector_index(library: Library, *, dim: int) -> VectorIndex:

@@ -1,32 +1,43 @@
 """Visual homages: which reference shot a query shot re-stages, and where in it.
 
 Every query window is compared with every reference window in two steps.  A cheap first
-pass (semantic similarity plus the correlation of mass and edge layouts, one matrix product
-each) keeps the ``candidates`` likeliest reference windows per query window and orientation;
-the second computes the full evidence of each candidate pair (``FEATURES``) and a logistic
-model learnt on the training split of ``homage bench homage`` turns it into a score.  The
-winning pairs are then placed exactly (the reference stretch whose frames line up best with
-the query window's, inside the reference shot) and consecutive windows of one query shot that
-continue one reference stretch are joined.
+pass (matrix products of pooled descriptors and layouts) keeps the likeliest reference windows
+per query window and orientation.  The second aligns each candidate frame by frame with its
+reference shot (the best start and speed: a re-staging follows its model's motion), computes
+the full evidence of the pair (``FEATURES``), and a logistic model learnt on the training
+split of ``homage bench homage`` turns it into a score.  Consecutive windows of one query
+shot that continue one reference stretch are then joined.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from homage.match.shot_windows import ShotWindows
-from homage.visual.looks import PARTS
-from homage.visual.prints import VisualPrint
+from homage.visual.base import l2_normalise
+from homage.visual.looks import GRID, PARTS
 
 FEATURES = (
     "semantic", "semantic_best", "mass", "edges", "lines", "colour_pattern",
-    "colour_distance", "camera", "change", "labels",
+    "colour_distance", "camera", "change", "labels", "aligned_semantic", "aligned_layout",
+    "aligned_outline", "contrast", "margin",
 )
-"""The evidence of a pair of windows, in the order the model's weights follow."""
+"""The evidence of a pair of windows, in the order the model's weights follow: pooled over
+each window first, then frame by frame along the best alignment in the reference shot, then
+how far that alignment stands out among the query window's other candidates (a re-staged
+shot has one model; a shot that re-stages nothing resembles many things a little)."""
+
+SPEEDS = (0.8, 0.9, 1.0, 1.12, 1.25)
+"""Playback-speed ratios tried when aligning a query window with a reference shot (a
+re-staging rarely keeps the model's pace exactly)."""
+_CLEARLY_BETTER = 0.01
+"""A speed other than 1 must line up this much better (mean summed similarity) to be taken:
+at a few frames a second, nearby speeds and starts often pick the same frames."""
+
+GRID_CELLS = GRID * GRID
 
 ASPECTS = ("composition", "colour", "motion")
 """What a homage is said to share with its model, in ``Transform.aspects``."""
@@ -72,7 +83,8 @@ class ReferenceWindows:
 @dataclass(frozen=True)
 class HomageCandidate:
     """One scored pair: query ``[query_start, query_end]`` re-stages reference ``work``'s
-    ``[reference_start, reference_end]``; ``features`` follow ``FEATURES``."""
+    ``[reference_start, reference_end]`` at ``speed`` (reference seconds per query second);
+    ``features`` follow ``FEATURES``."""
 
     work: int
     query_start: float
@@ -80,6 +92,7 @@ class HomageCandidate:
     reference_start: float
     reference_end: float
     shot_start: float
+    speed: float
     mirrored: bool
     features: np.ndarray
     score: float
@@ -100,11 +113,12 @@ class HomageCandidate:
 
 def pair_features(query: ShotWindows, q: np.ndarray, refs: ShotWindows, r: np.ndarray, *,
                   query_vectors: np.ndarray, ref_vectors: Callable[[int], np.ndarray],
-                  ) -> np.ndarray:
+                  alignments: Sequence[Alignment]) -> np.ndarray:
     """Evidence for pairs ``(q[i], r[i])`` of window indices: (n, len(FEATURES)).
 
     ``query_vectors`` are the query's frame descriptors (in the orientation ``query`` was
-    described in); ``ref_vectors(i)`` gives reference window ``r[i]``'s frame descriptors.
+    described in); ``ref_vectors(i)`` gives reference window ``r[i]``'s frame descriptors;
+    ``alignments[i]`` is pair i's best line in the reference shot.
     """
     n = len(q)
     out = np.zeros((n, len(FEATURES)), np.float64)
@@ -123,53 +137,109 @@ def pair_features(query: ShotWindows, q: np.ndarray, refs: ShotWindows, r: np.nd
     out[:, 8] = np.einsum("ij,ij->i", query.change[q], refs.change[r]) / query.change.shape[1]
     out[:, 9] = _label_overlap(query.labels[q], query.label_scores[q], refs.labels[r],
                                refs.label_scores[r])
+    out[:, 10:13] = [(a.semantic, a.layout, a.outline) for a in alignments]
+    out[:, 13:] = _standing_out(q, out[:, 10:13].sum(axis=1), r, refs, alignments)
     return out
 
 
+def _standing_out(q: np.ndarray, totals: np.ndarray, r: np.ndarray, refs: ShotWindows,
+                  alignments: Sequence[Alignment]) -> np.ndarray:
+    """Per pair: its summed aligned similarity minus the median over its query window's
+    candidates (``contrast``), and minus the best candidate of that window showing another
+    reference moment (``margin``; zero when there is none).  (n, 2)."""
+    out = np.zeros((len(q), 2))
+    for window in np.unique(q):
+        members = np.flatnonzero(q == window)
+        values = totals[members]
+        out[members, 0] = values - np.median(values)
+        for i in members:
+            elsewhere = [totals[j] for j in members if j != i and not _same_moment(
+                refs, alignments, int(r[i]), int(r[j]), i, j)]
+            out[i, 1] = totals[i] - max(elsewhere) if elsewhere else 0.0
+    return out
+
+
+def _same_moment(refs: ShotWindows, alignments: Sequence[Alignment], ri: int, rj: int,
+                 i: int, j: int, tolerance: float = 2.0) -> bool:
+    """Two candidates aligned to one stretch of one reference shot (a window and its
+    overlapping neighbour usually are)."""
+    return bool(refs.shot_starts[ri] == refs.shot_starts[rj]
+                and refs.shot_ends[ri] == refs.shot_ends[rj]
+                and abs(alignments[i].start - alignments[j].start) <= tolerance)
+
+
 def first_pass(query: ShotWindows, refs: ShotWindows, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` likeliest reference windows of each query window by the cheap score:
-    (q indices, r indices), each (m·k,)."""
+    """The likeliest reference windows of each query window by two cheap scores: the ``k``
+    best by descriptor similarity plus mass-and-edge layout, and the ``k`` best by outline
+    alone (edge layout and line directions: what survives a sketch, which keeps neither the
+    descriptor nor the masses).  Returns (q indices, r indices), distinct pairs."""
     if len(query) == 0 or len(refs) == 0:
         empty = np.zeros(0, np.int64)
         return empty, empty
-    cheap = query.semantic @ refs.semantic.T
-    layout = np.hstack([query.mass, query.edges]) @ np.hstack([refs.mass, refs.edges]).T
-    cheap += layout / (2 * query.mass.shape[1])
-    k = min(k, cheap.shape[1])
-    best = np.argpartition(-cheap, k - 1, axis=1)[:, :k]
-    return np.repeat(np.arange(len(query)), k), best.ravel()
+    grid = query.mass.shape[1]
+    edges = query.edges @ refs.edges.T / grid
+    looks = query.semantic @ refs.semantic.T + (query.mass @ refs.mass.T / grid + edges) / 2
+    outline = edges + query.lines @ refs.lines.T
+    k = min(k, len(refs))
+    picks = np.hstack([np.argpartition(-score, k - 1, axis=1)[:, :k] for score in (looks,
+                                                                               outline)])
+    pairs = {(i, int(j)) for i, row in enumerate(picks) for j in row}
+    q, r = zip(*sorted(pairs), strict=True)
+    return np.asarray(q, np.int64), np.asarray(r, np.int64)
 
 
-def place_in_shot(query: ShotWindows, q: int, query_frames: VisualPrint, query_looks: np.ndarray,
-                  ref_frames: VisualPrint, ref_start: float, ref_end: float,
-                  window_start: float, *, step: float = 0.25) -> float:
-    """Where in the reference shot ``[ref_start, ref_end]`` the query window's frames line up
-    best (frame by frame: layouts and descriptors), searched within one window length of the
-    candidate window starting at ``window_start``; returns the start of that stretch."""
-    first, last = query.rows[q]
-    offsets = query_frames.times[first:last].astype(np.float64) - query.starts[q]
-    length = float(query.ends[q] - query.starts[q])
-    low = max(ref_start, window_start - length)
-    high = max(low, min(ref_end - length, window_start + length))
-    trials = np.arange(low, high + 1e-9, step)
-    if len(trials) <= 1 or ref_frames.looks is None:
-        return float(np.clip(window_start, ref_start, max(ref_start, ref_end - length)))
-    ref_times = ref_frames.times.astype(np.float64)
-    layout = np.hstack([query_looks[first:last, PARTS["mass"]],
-                        query_looks[first:last, PARTS["edges"]]])
-    ref_layout = np.hstack([ref_frames.looks[:, PARTS["mass"]],
-                            ref_frames.looks[:, PARTS["edges"]]])
-    best, best_value = float(trials[0]), -math.inf
-    for start in trials:
-        rows = np.clip(np.searchsorted(ref_times, start + offsets, "right") - 1, 0,
-                       len(ref_times) - 1)
-        value = float(np.mean(np.einsum("ij,ij->i", layout, ref_layout[rows]))
-                      / layout.shape[1]
-                      + np.mean(np.einsum("ij,ij->i", query_frames.vectors[first:last],
-                                          ref_frames.vectors[rows])))
-        if value > best_value:
-            best, best_value = float(start), value
-    return best
+@dataclass(frozen=True)
+class Alignment:
+    """Where a query window lines up best in a reference shot: from ``start`` at ``speed``
+    (reference seconds per query second), and how alike the frames are along that line by
+    descriptor, by mass-and-edge layout and by outline (edges and line directions)."""
+
+    start: float
+    speed: float
+    semantic: float
+    layout: float
+    outline: float
+
+
+def align_in_shot(query_times: np.ndarray, query_vectors: np.ndarray, query_looks: np.ndarray,
+                  ref_times: np.ndarray, ref_vectors: np.ndarray, ref_looks: np.ndarray, *,
+                  window_start: float, window_end: float, shot_start: float, shot_end: float,
+                  step: float = 0.25) -> Alignment:
+    """Slide a query window's frames along a reference shot at each of ``SPEEDS``.
+
+    A re-staging follows its model's motion over time, a look-alike does not: the mean frame
+    similarity along the best line is the strongest evidence there is, and the line places
+    the homage in the reference.  ``ref_*`` are the reference shot's frames (times, unit
+    descriptors, looks); the query's are the window's, already in the reference's orientation.
+    """
+    grid = GRID_CELLS
+    mass, edges, lines = PARTS["mass"], PARTS["edges"], PARTS["lines"]
+    semantic = query_vectors @ ref_vectors.T
+    edge = query_looks[:, edges] @ ref_looks[:, edges].T / grid
+    layout = (query_looks[:, mass] @ ref_looks[:, mass].T / grid + edge) / 2
+    q_lines, r_lines = (l2_normalise(x[:, lines]) for x in (query_looks, ref_looks))
+    outline = (edge + q_lines @ r_lines.T) / 2
+    total = semantic + layout + outline
+    offsets = query_times.astype(np.float64) - window_start
+    length = window_end - window_start
+    ref_times = ref_times.astype(np.float64)
+    rows_k = np.arange(len(offsets))[None, :]
+    best: tuple[float, float, float, np.ndarray] | None = None
+    for speed in sorted(SPEEDS, key=lambda v: abs(np.log(v))):  # the plainest first
+        last_start = max(shot_start, shot_end - length * speed)
+        starts = np.arange(shot_start, last_start + 1e-9, step)
+        rows = np.clip(np.searchsorted(ref_times, starts[:, None] + offsets[None, :] * speed,
+                                       "right") - 1, 0, len(ref_times) - 1)
+        values = total[rows_k, rows].mean(axis=1)
+        j = int(np.argmax(values))
+        if best is None or values[j] > best[0] + _CLEARLY_BETTER:
+            best = (float(values[j]), float(starts[j]), speed, rows[j])
+    assert best is not None
+    _, start, speed, rows = best
+    k = np.arange(len(offsets))
+    return Alignment(start=start, speed=speed, semantic=float(semantic[k, rows].mean()),
+                     layout=float(layout[k, rows].mean()),
+                     outline=float(outline[k, rows].mean()))
 
 
 def join_continuations(candidates: list[HomageCandidate], *,

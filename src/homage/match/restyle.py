@@ -19,14 +19,16 @@ import numpy as np
 
 from homage.visual.looks import PARTS
 
-FEATURES = ("similarity", "layout", "edge_density", "detail", "spread", "saturation", "white",
-            "entropy", "mass", "edges")
-"""Evidence, in weight order: the copy matcher's mean pair similarity and PDQ layout share,
-then per aligned pair (median over pairs) the change of each texture statistic (log ratio;
-for white share and entropy, the difference), and the mean correlation of mass and edge
-layouts."""
+FEATURES = ("edge_density", "detail", "spread", "saturation", "contrast", "white", "entropy",
+            "flat", "mass", "edges")
+"""Evidence, in weight order: per aligned pair (median over pairs) the change of each texture
+statistic (log ratio; for white share, entropy and flat share, the difference), and the mean
+correlation of mass and edge layouts.  How alike the copy matcher found the frames is left
+out on purpose: a heavily edited copy (cropped, recoloured) is less alike without being
+redrawn."""
 
-_FLOOR = np.array([1e-2, 1e-3, 1e-2, 1e-2, 0.0, 0.0], np.float32)
+_FLOOR = np.array([1e-2, 1e-3, 1e-2, 1e-2, 1e-1], np.float32)
+_RATIOS = len(_FLOOR)  # the texture statistics compared as log ratios; the rest as differences
 
 
 @dataclass(frozen=True)
@@ -43,27 +45,24 @@ class RestyleModel:
         return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
 
 
-def restyle_features(query_looks: np.ndarray, reference_looks: np.ndarray, *,
-                     similarity: float, layout: float) -> np.ndarray:
+def restyle_features(query_looks: np.ndarray, reference_looks: np.ndarray) -> np.ndarray:
     """The evidence of one aligned stretch: (len(FEATURES),).
 
     Parameters
     ----------
     query_looks, reference_looks : (k, LOOK_DIM)
         Looks of the aligned pairs, the query's already in the reference's orientation.
-    similarity, layout:
-        The copy matcher's mean pair similarity and PDQ layout share for the stretch.
     """
     texture = PARTS["texture"]
     q, r = query_looks[:, texture], reference_looks[:, texture]
-    ratios = np.log((q[:, :4] + _FLOOR[:4]) / (r[:, :4] + _FLOOR[:4]))
-    differences = q[:, 4:] - r[:, 4:]
+    ratios = np.log((q[:, :_RATIOS] + _FLOOR) / (r[:, :_RATIOS] + _FLOOR))
+    differences = q[:, _RATIOS:] - r[:, _RATIOS:]
     changes = np.median(np.hstack([ratios, differences]), axis=0)
     layouts = [float(np.mean(np.einsum("ij,ij->i", query_looks[:, PARTS[p]],
                                        reference_looks[:, PARTS[p]])) / (PARTS[p].stop
                                                                           - PARTS[p].start))
                for p in ("mass", "edges")]
-    return np.array([similarity, layout, *changes, *layouts], np.float64)
+    return np.array([*changes, *layouts], np.float64)
 
 
 def aligned_aspects(query_looks: np.ndarray, reference_looks: np.ndarray) -> tuple[str, ...]:

@@ -12,10 +12,13 @@ benchmark's (see docs/benchmarks.md), never on the benchmark's own queries.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 from dataclasses import dataclass
 
 from homage.match.video_align import VideoAlignSettings, VideoSegmentMatch
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,11 @@ CALIBRATIONS: dict[str, Calibration] = {
 
 
 def calibration_for(descriptor: str) -> Calibration:
-    return CALIBRATIONS[descriptor]
+    """The descriptor's fitted weights; a user's own model (``onnx:PATH``) borrows the default
+    descriptor's until ``homage bench video --calibrate`` is run for it."""
+    if descriptor not in CALIBRATIONS:
+        logger.info("no calibration for descriptor %s: using effnet-lite0's", descriptor)
+    return CALIBRATIONS.get(descriptor, CALIBRATIONS["effnet-lite0"])
 
 
 def segment_features(segment: VideoSegmentMatch) -> tuple[float, ...]:

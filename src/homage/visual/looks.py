@@ -5,7 +5,7 @@ almost no pixels with its model, and a copy descriptor, trained to see through e
 through a change of medium, scores it low.  What survives a change of medium is composition:
 the bright and dark masses, the lines and their directions, the colour layout, the way the
 camera and the subject move.  These are measured here on a coarse grid, cheap enough to
-store for every sampled frame (248 half floats, ~0.5 kB), so shots can be compared later
+store for every sampled frame (250 half floats, ~0.5 kB), so shots can be compared later
 however they are cut.
 
 Each frame's *look* is one row of ``LOOK_DIM`` floats made of the parts named in ``PARTS``:
@@ -18,9 +18,11 @@ Each frame's *look* is one row of ``LOOK_DIM`` floats made of the parts named in
 - ``motion`` (2 + 4×4): the camera's shift since the previous frame (x, y as a share of the
   frame, by phase correlation) and, once that shift is undone, where the picture still
   changed (the subject's motion), as shares of the frame's total change;
-- ``texture`` (6): how the picture is rendered rather than what it shows: edge density, fine
-  detail (what a blur removes), luma spread, saturation, share of near-white pixels and the
-  entropy of its colours (what a posterised or cel-shaded re-rendering cuts down).
+- ``texture`` (8): how the picture is rendered rather than what it shows: edge density, fine
+  detail (what a blur removes), luma spread, saturation, edge contrast (how far the strongest
+  edges stand above the typical one: inked outlines), share of near-white pixels, entropy of
+  its colours (what a posterised or cel-shaded re-rendering cuts down) and share of flat
+  pixels (no gradient at all: filled regions).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ _WORK = 56
 PARTS: dict[str, slice] = {}
 _offset = 0
 for _name, _size in (("colour", 32), ("mass", 64), ("edges", 64), ("lines", 64),
-                     ("motion", 18), ("texture", 6)):
+                     ("motion", 18), ("texture", 8)):
     PARTS[_name] = slice(_offset, _offset + _size)
     _offset += _size
 LOOK_DIM = _offset
@@ -170,14 +172,19 @@ def _motion(work: np.ndarray, before: np.ndarray | None) -> np.ndarray:
 
 
 def _texture(rgb: np.ndarray, luma: np.ndarray, magnitude: np.ndarray) -> np.ndarray:
-    """Per frame: edge density, fine detail, luma spread, saturation, near-white share and
-    colour entropy (bits, of a 4 × 4 × 4 colour histogram), each a plain number.  Colours are
-    read at half resolution: as telling, at a quarter of the cost."""
+    """Per frame: edge density, fine detail, luma spread, saturation, edge contrast, near-white
+    share, colour entropy (bits, of a 4 × 4 × 4 colour histogram) and flat share, each a plain
+    number.  Read at half resolution: as telling, at a quarter of the cost."""
     n = len(rgb)
     side = max(1, min(rgb.shape[1], rgb.shape[2]) // 2)
     small = np.stack([_pool(rgb[..., c], side) for c in range(3)], axis=-1)
     half = small @ np.array([0.299, 0.587, 0.114], np.float32)
     detail = np.abs(half - _smooth(half)).mean(axis=(1, 2))
+    gy, gx = np.gradient(half, axis=(1, 2))
+    gradient = np.hypot(gx, gy).reshape(n, -1)
+    typical, strong = np.percentile(gradient, [50, 95], axis=1)
+    contrast = strong / (typical + 0.002)
+    flat = (gradient < 0.004).mean(axis=1)
     r, g, b = small[..., 0], small[..., 1], small[..., 2]
     saturation = (np.maximum(np.maximum(r, g), b) - np.minimum(np.minimum(r, g), b)).mean(
         axis=(1, 2))
@@ -189,7 +196,7 @@ def _texture(rgb: np.ndarray, luma: np.ndarray, magnitude: np.ndarray) -> np.nda
     logs = np.log2(share, out=np.zeros_like(share), where=share > 0)
     entropy = -(share * logs).sum(axis=1)
     return np.stack([magnitude.mean(axis=(1, 2)) * _WORK, detail, luma.std(axis=(1, 2)),
-                     saturation, white, entropy], axis=1).astype(np.float32)
+                     saturation, contrast, white, entropy, flat], axis=1).astype(np.float32)
 
 
 def _smooth(images: np.ndarray) -> np.ndarray:

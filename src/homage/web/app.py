@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from homage.config import Settings
 from homage.errors import HomageError
-from homage.library import Library
+from homage.library import Library, redacted
 from homage.report.html import content_security_policy
 from homage.web import pages
 from homage.web.jobs import Jobs
@@ -185,7 +185,7 @@ class Handler(BaseHTTPRequestHandler):
                 works, stats = library.works(), library.stats()
         except HomageError as exc:
             error = str(exc)
-        self._html(pages.library_page(str(settings.library), works, stats,
+        self._html(pages.library_page(redacted(settings.library), works, stats,
                                       self.server.jobs.all(), error=error))
 
     def _job_page(self, job_id: int) -> None:

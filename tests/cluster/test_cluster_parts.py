@@ -1,0 +1,112 @@
+"""The pure parts of cluster indexing: batch planning, progress buffering and relaying, and
+what happens without Ray or with a bad cluster address (no Ray started)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from homage.cluster.batches import plan_batches
+from homage.cluster.progress import EventBuffer, OncePerFile, ProgressInbox
+from homage.cluster.runtime import check_address, import_ray
+from homage.errors import ParameterError
+from homage.pipeline import ProgressEvent
+
+
+def _files(n: int) -> list[Path]:
+    return [Path(f"/media/f{i:02d}.flac") for i in range(n)]
+
+
+def test_batches_keep_every_file_once_in_order() -> None:
+    files = _files(37)
+    sizes = [(i * 7919) % 1000 + 1 for i in range(37)]
+    batches = plan_batches(files, sizes, workers=2)
+    assert [f for batch in batches for f in batch] == files
+    assert all(batch for batch in batches)
+
+
+def test_batches_balance_bytes_and_give_each_worker_several() -> None:
+    files = _files(40)
+    batches = plan_batches(files, [100] * 40, workers=2, per_worker=4)
+    assert len(batches) == 8 and {len(b) for b in batches} == {5}
+
+
+def test_a_big_file_gets_a_batch_of_its_own_and_tiny_ones_are_capped() -> None:
+    files = _files(6)
+    batches = plan_batches(files, [10, 10, 10_000, 10, 10, 10], workers=1, per_worker=2)
+    assert [len(b) for b in batches] == [3, 3]
+    many = plan_batches(_files(50), [1] * 50, workers=1, per_worker=1, max_files=16)
+    assert [len(b) for b in many] == [16, 16, 16, 2]
+
+
+def test_fewer_files_than_batches_wanted_means_one_file_each() -> None:
+    assert plan_batches(_files(3), [5, 0, 9], workers=4) == [[f] for f in _files(3)]
+    assert plan_batches([], [], workers=2) == []
+
+
+@pytest.mark.parametrize("bad", [{"workers": 0}, {"per_worker": 0}, {"max_files": 0}])
+def test_batch_plan_refuses_nonsense(bad: dict[str, int]) -> None:
+    options = {"workers": 1} | bad
+    with pytest.raises(ValueError, match="at least 1"):
+        plan_batches(_files(2), [1, 1], **options)
+    with pytest.raises(ValueError, match="length"):
+        plan_batches(_files(2), [1], workers=1)
+
+
+def test_event_buffer_merges_advances_and_sends_in_bursts() -> None:
+    now = [0.0]
+    sent: list[list[ProgressEvent]] = []
+    buffer = EventBuffer(sent.append, every=0.5, clock=lambda: now[0])
+    buffer(ProgressEvent("start", "a", seconds=20.0))
+    for _ in range(4):
+        buffer(ProgressEvent("advance", "a", seconds=2.5))
+    assert sent == []
+    now[0] = 0.6
+    buffer(ProgressEvent("advance", "a", seconds=1.0))
+    assert sent == [[ProgressEvent("start", "a", seconds=20.0),
+                     ProgressEvent("advance", "a", seconds=11.0)]]
+    buffer(ProgressEvent("advance", "a", seconds=1.0))
+    buffer(ProgressEvent("advance", "b", seconds=3.0))
+    buffer(ProgressEvent("done", "a"))
+    buffer.flush()
+    assert sent[1] == [ProgressEvent("advance", "a", seconds=1.0),
+                       ProgressEvent("advance", "b", seconds=3.0), ProgressEvent("done", "a")]
+    buffer.flush()
+    assert len(sent) == 2  # nothing left, nothing sent
+
+
+def test_inbox_hands_over_each_event_once() -> None:
+    inbox = ProgressInbox()
+    inbox.put([ProgressEvent("start", "a")])
+    inbox.put([ProgressEvent("done", "a")])
+    assert [e.stage for e in inbox.take()] == ["start", "done"]
+    assert inbox.take() == []
+
+
+def test_a_retried_file_is_reported_finished_once() -> None:
+    seen: list[ProgressEvent] = []
+    relay = OncePerFile(seen.append)
+    for event in [ProgressEvent("start", "a", seconds=10), ProgressEvent("done", "a"),
+                  ProgressEvent("start", "b", seconds=5), ProgressEvent("failed", "b", message="x"),
+                  ProgressEvent("start", "a", seconds=10), ProgressEvent("done", "a"),
+                  ProgressEvent("start", "c", seconds=1)]:
+        relay(event)
+    assert [(e.stage, e.path) for e in seen] == [
+        ("start", "a"), ("done", "a"), ("start", "b"), ("failed", "b"), ("start", "c")]
+    assert relay.finished("a") and relay.finished("b") and not relay.finished("c")
+
+
+def test_without_ray_installed_the_error_says_how_to_get_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(ParameterError, match=r"homage\[cluster\]"):
+        import_ray()
+
+
+def test_cluster_addresses() -> None:
+    assert check_address("ray://head.example:10001") == "ray://head.example:10001"
+    for bad in ("head:10001", "ray://head", "ray://:10001", "ray://head:port"):
+        with pytest.raises(ParameterError, match="ray://HOST:PORT"):
+            check_address(bad)
