@@ -74,6 +74,7 @@ class _Observed:
     segments: list[VideoSegmentMatch]
     restyle: list[np.ndarray | None]
     seconds: float
+    shipped: list[HomageCandidate]  # what the shipped model finds (timed with the scan)
 
 
 @dataclass
@@ -202,8 +203,8 @@ def _observe(query: HomageQuery, index: object, durations: dict[int, float],
     for s in segments:
         pair = aligned_looks(s, frames, prints_of(s.work))
         restyle.append(None if pair is None else restyle_features(*pair))
-    homage_candidates(frames, query.duration, refs, prints_of=prints_of)  # timed as a scan
-    return _Observed(query, frames, segments, restyle, time.perf_counter() - t0)
+    shipped = homage_candidates(frames, query.duration, refs, prints_of=prints_of)
+    return _Observed(query, frames, segments, restyle, time.perf_counter() - t0, shipped)
 
 
 # ------------------------------------------------------------------------------ the systems
@@ -225,8 +226,9 @@ def _homage_run(observed: Sequence[_Observed], refs: ReferenceWindows,
             run.kinds.append("visual_homage" if homage else "visual_copy")
             if segment.score >= threshold:
                 reported.append(pair)
-        for c in homage_candidates(o.frames, o.query.duration, refs, prints_of=prints_of,
-                                   model=model):
+        found = o.shipped if model is MODEL else homage_candidates(
+            o.frames, o.query.duration, refs, prints_of=prints_of, model=model)
+        for c in found:
             pair = _pair(query, names[c.work], c)
             if any(_query_share(pair, r) >= _AGREE for r in reported
                    if r.reference == pair.reference):
