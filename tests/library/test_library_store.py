@@ -432,3 +432,18 @@ def test_a_second_connection_sees_new_works(library: Library, music: Path,
         _, _, names = load_hash_index(reader)
         assert sorted(names.values()) == [resolved(music / "one.wav"),
                                           resolved(music / "two.wav")]
+
+
+def test_a_schema_table_holding_bytes_is_a_damaged_library(tmp_path: Path) -> None:
+    """Found by the atheris harness: a table name stored as a blob (the schema table itself
+    damaged) is reported as an unreadable library, not a crash."""
+    folder = tmp_path / "lib"
+    folder.mkdir()
+    db = sqlite3.connect(folder / "homage.sqlite")
+    db.execute("CREATE TABLE works (id INTEGER PRIMARY KEY)")
+    db.execute("PRAGMA writable_schema = ON")
+    db.execute("UPDATE sqlite_master SET name = CAST(name AS BLOB)")
+    db.commit()
+    db.close()
+    with pytest.raises(LibraryError, match="not a readable homage library"):
+        Library.open(folder, create=False)

@@ -131,6 +131,9 @@ class SQLiteLibrary(Library):
         except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
             raise LibraryError(f"not a readable homage library ({one_line(exc)})",
                                path=path) from exc
+        if not all(isinstance(n, str) for n in names):  # a damaged schema table
+            raise LibraryError("not a readable homage library (its schema table is damaged)",
+                               path=path)
         tables = {n for n in names if not n.startswith("sqlite_")}
         if app_id == 0 and tables and tables <= _TABLES and self._all_empty(tables):
             # a creation interrupted between its schema and its stamp (by an older homage):
