@@ -447,3 +447,28 @@ def test_a_schema_table_holding_bytes_is_a_damaged_library(tmp_path: Path) -> No
     db.close()
     with pytest.raises(LibraryError, match="not a readable homage library"):
         Library.open(folder, create=False)
+
+
+def test_a_stream_left_unfinished_after_close_is_collected_quietly(tmp_path: Path) -> None:
+    """A caller that stops reading a library's rows early and closes the library must not
+    make the garbage collector raise (the cursor of a closed database cannot be closed)."""
+    import gc
+    import sys
+
+    settings = Settings(library=tmp_path / "lib")
+    music = tmp_path / "music"
+    music.mkdir()
+    for i in range(2):
+        write_audio(music / f"{i}.wav", render(make_score(900 + i, 4.0)))
+    with Library.open(settings.library) as lib:
+        index_paths(lib, [music], settings=settings)
+        rows = lib.iter_fingerprints()
+        next(rows)
+    unraisable: list[object] = []
+    hook, sys.unraisablehook = sys.unraisablehook, unraisable.append
+    try:
+        del rows
+        gc.collect()
+    finally:
+        sys.unraisablehook = hook
+    assert unraisable == []

@@ -212,7 +212,10 @@ class SQLiteLibrary(Library):
         return self._db.execute(sql, params).fetchall()
 
     def _stream(self, sql: str, params: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-        yield from self._db.execute(sql, params)
+        # a plain loop, not ``yield from``: a stream left unfinished would otherwise close
+        # its cursor when collected, which raises once the library itself is closed
+        for row in self._db.execute(sql, params):  # noqa: UP028 (see above)
+            yield row
 
     def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
         return self._db.execute(sql, params).rowcount
