@@ -584,8 +584,7 @@ def style_graph(
     head = ",".join(chain) or "null"
     if "cel" in by:
         c = by["cel"]
-        step = 256 // c["levels"]
-        q = f"'trunc(val/{step})*{step}+{step // 2}'"
+        q = _posterise(256 // c["levels"])
         graph += [
             f"[0:v]{head},split[a][b]",
             f"[a]bilateral=sigmaS=0.1:sigmaR={c['sigma_r']},smartblur=lr={c['smooth']}:ls=0.8,"
@@ -597,8 +596,7 @@ def style_graph(
         ]
     elif "painterly" in by:
         p = by["painterly"]
-        step = p["step"]
-        q = f"'trunc(val/{step})*{step}+{step // 2}'"
+        q = _posterise(p["step"])
         graph.append(
             f"[0:v]{head},median=radius={p['radius']},format=gbrp,lutrgb=r={q}:g={q}:b={q},"
             f"format=yuv444p,eq=saturation={p['saturation']}:contrast=1.3,"
@@ -618,6 +616,11 @@ def style_graph(
     else:
         graph.append(f"[0:v]{head},format=yuv420p[out]")
     return ";".join(graph)
+
+
+def _posterise(step: int) -> str:
+    """An ``lutrgb`` expression that flattens each channel to bands ``step`` levels wide."""
+    return f"'trunc(val/{step})*{step}+{step // 2}'"
 
 
 def _ordered(styles: Sequence[str]) -> tuple[str, ...]:
