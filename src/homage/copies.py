@@ -15,7 +15,7 @@ import numpy as np
 
 from homage.match.homage_model import RESTYLE
 from homage.match.restyle import RestyleModel, aligned_aspects, restyle_features
-from homage.match.vector_index import VectorIndex
+from homage.match.vector_index import NeighbourSearch
 from homage.match.video_align import (
     VideoSegmentMatch,
     align_frames,
@@ -93,7 +93,7 @@ def describe_video(
 
 
 def copy_matches(
-    query: QueryFrames, index: VectorIndex, durations: dict[int, float],
+    query: QueryFrames, index: NeighbourSearch, durations: dict[int, float],
     names: dict[int, str], query_duration: float, *, prints_of: Callable[[int], VisualPrint],
     settings: VisualSettings, threshold: float, restyle: RestyleModel | None = RESTYLE,
 ) -> list[Match]:
@@ -135,7 +135,7 @@ def aligned_looks(segment: VideoSegmentMatch, query: QueryFrames,
 
 
 def copy_segments(
-    query: QueryFrames, index: VectorIndex, durations: dict[int, float],
+    query: QueryFrames, index: NeighbourSearch, durations: dict[int, float],
     query_duration: float, *, prints_of: Callable[[int], VisualPrint],
     settings: VisualSettings,
 ) -> list[VideoSegmentMatch]:

@@ -36,7 +36,7 @@ from homage.match.hash_index import HashIndex
 from homage.match.homage_match import ReferenceWindows
 from homage.match.homage_model import RESTYLE
 from homage.match.restyle import RestyleModel
-from homage.match.vector_index import VectorIndex
+from homage.match.vector_index import NeighbourSearch, VectorIndex
 from homage.media import audio_chunks, content_hash, iter_media_files, probe
 from homage.types import Match, MediaInfo, QueryResult, Transform
 from homage.visual.prints import VisualPrint
@@ -254,25 +254,71 @@ def scan_paths(
     progress: Progress = _no_progress,
 ) -> tuple[list[QueryResult], list[HomageError]]:
     """Match every query file under ``paths`` against the library."""
-    index, durations, names = load_hash_index(library)
-    visual = bool({"copy", "homage"} & set(settings.kinds))
-    # homages are told from copies by the copy matcher, so both need the vector index
-    vectors = load_vector_index(library, dim=descriptor_for(settings.visual.descriptor).dim) \
-        if visual else None
-    windows = _reference_windows(library, durations) if "homage" in settings.kinds else None
+    scanner = Scanner.load(library, settings=settings)
     results: list[QueryResult] = []
     failures: list[HomageError] = []
     report = IndexReport()
     for path in _walk(paths, report):
         try:
-            results.append(
-                _scan_one(library, path, index, vectors, windows, durations, names,
-                          settings=settings, progress=progress)
-            )
+            results.append(scanner.scan(path, progress=progress))
         except HomageError as exc:
             failures.append(exc)
             progress(ProgressEvent("failed", str(path), message=str(exc)))
     return results, report.failed + failures
+
+
+@dataclass(frozen=True)
+class Scanner:
+    """What matching queries against a library needs, loaded once for many queries: the
+    audio hash index, the frame vector index (copies; homages are told from copies by the
+    copy matcher, so both visual kinds need it) and the reference shot windows (homages).
+
+    Build it with :meth:`load`; ``homage.cluster`` builds one per worker, its vector search
+    served by shards on other machines where one machine's memory is not enough.
+    """
+
+    library: Library
+    settings: Settings
+    index: HashIndex
+    durations: dict[int, float]
+    names: dict[int, str]
+    vectors: NeighbourSearch | None
+    windows: ReferenceWindows | None
+
+    @classmethod
+    def load(cls, library: Library, *, settings: Settings,
+             vectors: NeighbourSearch | None = None) -> Scanner:
+        """Load what ``settings.kinds`` need from ``library``; ``vectors`` replaces the
+        library's own vector index (a sharded one)."""
+        index, durations, names = load_hash_index(library)
+        if vectors is None and {"copy", "homage"} & set(settings.kinds):
+            vectors = load_vector_index(library,
+                                        dim=descriptor_for(settings.visual.descriptor).dim)
+        windows = _reference_windows(library, durations) \
+            if "homage" in settings.kinds else None
+        return cls(library, settings, index, durations, names, vectors, windows)
+
+    def scan(self, path: Path, *, progress: Progress = _no_progress) -> QueryResult:
+        """Match one query file; a ``HomageError`` names what is wrong with it."""
+        _utf8_name(path)
+        settings, durations, names = self.settings, self.durations, self.names
+        info = _query_info(path, settings)
+        prints_of = stored_frames(self.library)
+        vectors = self.vectors
+        return _match_query(
+            path, info, settings, progress,
+            audio=lambda audio, duration: audio_matches(
+                audio, self.index, durations, names, duration,
+                peaks_of=_peaks_if_present(self.library), settings=settings),
+            copies=lambda frames, duration: copy_matches(
+                frames, vectors, durations, names, duration, prints_of=prints_of,
+                settings=settings.visual, threshold=settings.threshold,
+                restyle=_restyle(settings))
+            if vectors is not None else [],
+            homages=lambda frames, duration, copies: homage_matches(
+                frames, duration, self.windows, names, prints_of=prints_of,
+                threshold=settings.threshold, copies=copies),
+        )
 
 
 def _reference_windows(library: Library, durations: dict[int, float]) -> ReferenceWindows | None:
@@ -280,29 +326,6 @@ def _reference_windows(library: Library, durations: dict[int, float]) -> Referen
     return reference_windows(
         (w.id, frames_of(w.id), durations.get(w.id, w.duration))
         for w in library.works() if w.frames)
-
-
-def _scan_one(
-    library: Library, path: Path, index: HashIndex, vectors: VectorIndex | None,
-    windows: ReferenceWindows | None, durations: dict[int, float], names: dict[int, str], *,
-    settings: Settings, progress: Progress,
-) -> QueryResult:
-    _utf8_name(path)
-    info = _query_info(path, settings)
-    return _match_query(
-        path, info, settings, progress,
-        audio=lambda audio, duration: audio_matches(
-            audio, index, durations, names, duration, peaks_of=_peaks_if_present(library),
-            settings=settings),
-        copies=lambda frames, duration: copy_matches(
-            frames, vectors, durations, names, duration, prints_of=stored_frames(library),
-            settings=settings.visual, threshold=settings.threshold,
-            restyle=_restyle(settings))
-        if vectors is not None else [],
-        homages=lambda frames, duration, copies: homage_matches(
-            frames, duration, windows, names, prints_of=stored_frames(library),
-            threshold=settings.threshold, copies=copies),
-    )
 
 
 def _restyle(settings: Settings) -> RestyleModel | None:

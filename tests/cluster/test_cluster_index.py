@@ -201,5 +201,5 @@ def test_cli_refuses_a_cluster_address_that_is_not_ray_host_port(address: str,
     result = CliRunner().invoke(cli, ["--library", str(tmp_path / "lib"), "index",
                                       "--cluster", address, str(tmp_path)])
     assert result.exit_code == 2
-    assert "expected ray://HOST:PORT" in result.stderr
+    assert "expected a Ray address ray://HOST:PORT" in result.stderr
     assert not (tmp_path / "lib").exists()

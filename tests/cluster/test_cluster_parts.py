@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from homage.cluster.batches import plan_batches
+from homage.cluster.batches import largest_first, plan_batches
 from homage.cluster.progress import EventBuffer, OncePerFile, ProgressInbox
 from homage.cluster.runtime import check_address, import_ray
 from homage.errors import ParameterError
@@ -27,30 +27,42 @@ def test_batches_keep_every_file_once_in_order() -> None:
     assert all(batch for batch in batches)
 
 
-def test_batches_balance_bytes_and_give_each_worker_several() -> None:
+def test_batches_shrink_as_the_run_goes_and_end_with_single_files() -> None:
     files = _files(40)
-    batches = plan_batches(files, [100] * 40, workers=2, per_worker=4)
-    assert len(batches) == 8 and {len(b) for b in batches} == {5}
+    batches = plan_batches(files, [100] * 40, workers=2)
+    sizes = [len(b) for b in batches]
+    assert sizes == sorted(sizes, reverse=True)   # guided: big batches first
+    assert sizes[0] == 10                         # half the run's bytes over two workers
+    assert sizes[-4:] == [1, 1, 1, 1]             # the workers finish together
+    assert len(batches) < 20                      # far fewer calls than files
 
 
-def test_a_big_file_gets_a_batch_of_its_own_and_tiny_ones_are_capped() -> None:
+def test_a_big_file_closes_its_batch_and_tiny_ones_are_capped() -> None:
     files = _files(6)
-    batches = plan_batches(files, [10, 10, 10_000, 10, 10, 10], workers=1, per_worker=2)
-    assert [len(b) for b in batches] == [3, 3]
-    many = plan_batches(_files(50), [1] * 50, workers=1, per_worker=1, max_files=16)
-    assert [len(b) for b in many] == [16, 16, 16, 2]
+    batches = plan_batches(files, [10, 10, 10_000, 10, 10, 10], workers=1)
+    assert [len(b) for b in batches] == [3, 2, 1]
+    many = plan_batches(_files(50), [1] * 50, workers=1, max_files=16)
+    assert max(len(b) for b in many) == 16
 
 
-def test_fewer_files_than_batches_wanted_means_one_file_each() -> None:
-    assert plan_batches(_files(3), [5, 0, 9], workers=4) == [[f] for f in _files(3)]
+def test_the_biggest_batches_are_handed_out_first() -> None:
+    files = _files(5)
+    sizes = dict(zip(files, [1, 1, 50, 1, 1], strict=True))
+    batches = [[files[0], files[1]], [files[2]], [files[3], files[4]]]
+    assert largest_first(batches, sizes) == [1, 0, 2]
+
+
+def test_no_files_no_batches_and_unknown_sizes_one_file_each() -> None:
     assert plan_batches([], [], workers=2) == []
+    assert plan_batches(_files(3), [0, 0, 0], workers=4) == [[f] for f in _files(3)]
 
 
-@pytest.mark.parametrize("bad", [{"workers": 0}, {"per_worker": 0}, {"max_files": 0}])
-def test_batch_plan_refuses_nonsense(bad: dict[str, int]) -> None:
-    options = {"workers": 1} | bad
-    with pytest.raises(ValueError, match="at least 1"):
-        plan_batches(_files(2), [1, 1], **options)
+@pytest.mark.parametrize("bad", [{"workers": 0}, {"max_files": 0}, {"share": 0.0},
+                                 {"share": 1.5}])
+def test_batch_plan_refuses_nonsense(bad: dict[str, float]) -> None:
+    options: dict[str, float] = {"workers": 1} | bad
+    with pytest.raises(ValueError, match="at least 1|share"):
+        plan_batches(_files(2), [1, 1], **options)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="length"):
         plan_batches(_files(2), [1], workers=1)
 

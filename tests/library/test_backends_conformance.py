@@ -295,3 +295,24 @@ def test_video_index_and_scan_find_the_same_copies_on_both_backends(
     on_postgres = _index_and_scan(postgres_url, copies, [footage.query], kinds=("copy",))
     assert on_postgres == on_sqlite
     assert any(kind == "visual_copy" for _, matches in on_sqlite for kind, *_ in matches)
+
+
+def test_shards_split_the_frames_by_work_and_build_their_own_indexes(
+        library_location: str | Path) -> None:
+    with Library.open(library_location) as library:
+        works = [add(library, f"/media/clip{i}.mp4", video=True) for i in range(5)]
+        add(library, "/media/song.wav")  # no frames: in no shard
+        whole = load_vector_index(library, dim=8)
+        for count in (2, 3):
+            parts = [[w for w, _, _ in library.iter_visual((number, count))]
+                     for number in range(count)]
+            assert sorted(w for part in parts for w in part) == sorted(works)
+            assert all(w % count == number for number, part in enumerate(parts) for w in part)
+            indexes = [load_vector_index(library, dim=8,
+                                         shard=(number, count)) for number in range(count)]
+            assert sum(len(index) for index in indexes) == len(whole)
+            for number, index in enumerate(indexes):
+                assert set(index.work.tolist()) == set(parts[number])
+            assert (library.index_dir / "vectorindex" / f"shard-1-of-{count}").is_dir()
+        with pytest.raises(ValueError, match="no shard 2 of 2"):
+            load_vector_index(library, dim=8, shard=(2, 2))

@@ -129,12 +129,32 @@ def result_options(func: Callable[..., Any]) -> Callable[..., Any]:
                         help="Write the match JSON here.")(func)
 
 
+def parallel_options(verb: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--workers`` and ``--cluster``: run the command's files on Ray (``verb``: "Index")."""
+
+    def checked(_: click.Context, __: click.Parameter, address: str | None) -> str | None:
+        from homage.cluster.runtime import check_address
+
+        try:
+            return None if address is None else check_address(address)
+        except ParameterError as exc:  # before the library is opened or Ray started
+            raise click.BadParameter(str(exc)) from None
+
+    def add(func: Callable[..., Any]) -> Callable[..., Any]:
+        func = click.option(
+            "--cluster", "cluster", metavar="ray://HOST:PORT", callback=checked,
+            help=f"{verb} on this Ray cluster (files and library at the same paths there).",
+        )(func)
+        return click.option(
+            "--workers", type=click.IntRange(min=1), metavar="N",
+            help=f"{verb} in N parallel worker processes (a local Ray; needs homage[cluster]).",
+        )(func)
+    return add
+
+
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--workers", type=click.IntRange(min=1), metavar="N",
-              help="Index in N parallel worker processes (a local Ray; needs homage[cluster]).")
-@click.option("--cluster", "cluster", metavar="ray://HOST:PORT",
-              help="Index on this Ray cluster (files and library at the same paths there).")
+@parallel_options("Index")
 @pass_context
 @handles_errors
 def index(ctx: Context, paths: Sequence[Path], workers: int | None,
@@ -143,10 +163,6 @@ def index(ctx: Context, paths: Sequence[Path], workers: int | None,
     from homage.cli.progress import FileProgressBar
     from homage.pipeline import collect_media, index_paths
 
-    if cluster is not None:
-        from homage.cluster.runtime import check_address
-
-        check_address(cluster)
     files, missing = collect_media(paths)
     with ctx.open_library(create=True) as library, FileProgressBar(
         len(files), label="indexing", enabled=ctx.show_progress
@@ -178,10 +194,15 @@ def index(ctx: Context, paths: Sequence[Path], workers: int | None,
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @result_options
+@parallel_options("Scan")
+@click.option("--shards", type=click.IntRange(min=1), metavar="S",
+              help="Search frame vectors in S shards held across the Ray cluster, for a "
+                   "library whose vector index does not fit one machine.")
 @pass_context
 @handles_errors
 def scan(ctx: Context, paths: Sequence[Path], json_path: Path | None,
-         csv_path: Path | None, report_path: Path | None) -> None:
+         csv_path: Path | None, report_path: Path | None, workers: int | None,
+         cluster: str | None, shards: int | None) -> None:
     """Find what query works borrow from the library."""
     from homage.cli.progress import FileProgressBar
     from homage.pipeline import collect_media, scan_paths
@@ -190,7 +211,15 @@ def scan(ctx: Context, paths: Sequence[Path], json_path: Path | None,
     with ctx.open_library(create=False) as library, FileProgressBar(
         len(files), label="scanning", enabled=ctx.show_progress
     ) as bar:
-        results, failures = scan_paths(library, files, settings=ctx.settings, progress=bar)
+        if workers is None and cluster is None and shards is None:
+            results, failures = scan_paths(library, files, settings=ctx.settings,
+                                           progress=bar)
+        else:
+            from homage.cluster import scan_on_ray
+
+            results, failures = scan_on_ray(library, files, settings=ctx.settings,
+                                            workers=workers, address=cluster, shards=shards,
+                                            progress=bar)
     failures = missing + failures
     _emit(ctx, results, json_path=json_path, csv_path=csv_path, as_list=len(paths) > 1
           or any(p.is_dir() for p in paths), report_path=report_path)

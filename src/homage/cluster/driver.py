@@ -11,29 +11,21 @@ and which is reported as its duplicate (the first to finish wins, as between two
 from __future__ import annotations
 
 import logging
-import os
-import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from homage.cluster.batches import plan_batches
-from homage.cluster.progress import OncePerFile, ProgressInbox
+from homage.cluster.batches import file_sizes, largest_first, plan_batches
+from homage.cluster.pool import MAX_RETRIES, batch_result, for_workers, worker_pool
+from homage.cluster.progress import OncePerFile
 from homage.cluster.runtime import ray_session
 from homage.cluster.worker import BatchResult, IndexWorker
 from homage.config import Settings
-from homage.errors import HomageError, LibraryError
 from homage.library import Library
 from homage.pipeline import IndexReport, Progress
 
 logger = logging.getLogger(__name__)
-
-#: Times a lost worker is restarted, and its batch retried, before the run fails.
-MAX_RETRIES = 3
-#: Seconds between two looks at the workers' progress.
-POLL_SECONDS = 0.2
 
 
 @dataclass
@@ -98,103 +90,31 @@ def index_on_ray(
         return ClusterReport()
     relay = OncePerFile(progress or (lambda event: None))
     before = _catalogue(library)
-    settings = replace(settings, library=_for_workers(settings.library))
+    settings = replace(settings, library=for_workers(settings.library))
     paths = [Path(p).absolute() for p in files]
     with ray_session(address=address, workers=workers) as ray:
         count = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-        sizes = dict(zip(paths, (_size(p) for p in paths), strict=True))
+        sizes = dict(zip(paths, file_sizes(paths), strict=True))
         run = _Run(plan_batches(paths, list(sizes.values()), workers=count))
-        # the biggest batches first, so that no worker starts a long one when others finish
-        order = sorted(range(len(run.batches)),
-                       key=lambda n: -sum(sizes[p] for p in run.batches[n]))
-        inbox_name = f"homage-progress-{uuid.uuid4().hex}"
-        inbox = ray.remote(num_cpus=0)(ProgressInbox).options(name=inbox_name).remote()
-        actor = ray.remote(num_cpus=1, max_restarts=retries, max_task_retries=retries)(
-            worker)
-        started = time.perf_counter()
-        pool = [actor.remote(settings, inbox_name)
-                for _ in range(min(count, len(run.batches)))]
-        try:
-            hosts = _hosts(ray, pool, settings.library)
-            startup = time.perf_counter() - started
-            if isinstance(settings.library, Path) and len(hosts) > 1:
-                raise LibraryError(
-                    f"workers on {len(hosts)} machines ({', '.join(sorted(hosts))}) cannot "
-                    "share a library folder (SQLite); run them on the library's machine, or "
-                    "use a PostgreSQL library", path=settings.library)
-            _dispatch(ray, pool, inbox, run, order, relay)
-            ray.get([w.close.remote() for w in pool])
-        finally:
-            for handle in [*pool, inbox]:
-                ray.kill(handle)
+        order = largest_first(run.batches, sizes)
+        with worker_pool(ray, worker, settings, count=min(count, len(run.batches)),
+                         retries=retries) as pool:
+            pool.dispatch(run.batches, order, method="index_batch", relay=relay,
+                          receive=lambda number, ref: run.results.__setitem__(
+                              number, _result(ray, ref, run.batches[number])))
+            ray.get([w.close.remote() for w in pool.workers])
     report = _reconcile(library, _merge(run), before)
-    report.startup_seconds, report.workers = startup, len(pool)
+    report.startup_seconds, report.workers = pool.startup_seconds, len(pool.workers)
     return report
-
-
-def _dispatch(ray: Any, pool: list[Any], inbox: Any, run: _Run, order: list[int],
-              relay: OncePerFile) -> None:
-    """Keep every worker busy with one batch at a time, taking batches in ``order``, until
-    all are back."""
-    waiting = order[::-1]
-    running: dict[Any, tuple[int, Any]] = {}
-    idle = list(pool)
-    while waiting or running:
-        while idle and waiting:
-            number = waiting.pop()
-            worker = idle.pop()
-            running[worker.index_batch.remote(run.batches[number])] = (number, worker)
-        ready, _ = ray.wait(list(running), num_returns=1, timeout=POLL_SECONDS)
-        for event in ray.get(inbox.take.remote()):
-            relay(event)
-        for ref in ready:
-            number, worker = running.pop(ref)
-            run.results[number] = _result(ray, ref, run.batches[number])
-            idle.append(worker)
-    for event in ray.get(inbox.take.remote()):
-        relay(event)
-
-
-def _hosts(ray: Any, pool: list[Any], location: Path | str) -> set[str]:
-    """The machines the workers run on, once every worker has started."""
-    from ray.exceptions import RayError
-
-    try:
-        return {host for host, _ in ray.get([w.identity.remote() for w in pool])}
-    except RayError as exc:  # homage missing on a node, a worker killed at start ...
-        raise HomageError(f"the workers could not start ({_last_line(exc)})",
-                          path=str(location)) from exc
 
 
 def _result(ray: Any, ref: Any, batch: list[Path]) -> BatchResult:
     """A batch's result; the library error that stopped it is raised as itself."""
-    from ray.exceptions import RayActorError, RayTaskError
-
-    try:
-        result: BatchResult = ray.get(ref)
-    except RayTaskError as exc:  # a bug, not a file's or the library's failure
-        raise HomageError(f"a worker failed on this batch ({_last_line(exc)})",
-                          path=batch[0]) from exc
-    except RayActorError as exc:
-        raise HomageError(f"worker lost while indexing this batch of {len(batch)} files, "
-                          "retries exhausted; re-run to resume", path=batch[0]) from exc
+    result: BatchResult = batch_result(ray, ref, batch, doing="indexing",
+                                       then="re-run to resume")
     if result.error is not None:
         raise result.error
     return result
-
-
-def _last_line(exc: BaseException) -> str:
-    """The last line of a Ray error: the worker's exception, without its traceback."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[-1] if lines else type(exc).__name__
-
-
-def _for_workers(location: Path | str) -> Path | str:
-    """A library folder as an absolute path (a worker's working directory is not the
-    caller's); a database URL as it is."""
-    if isinstance(location, str) and "://" in location:
-        return location
-    return Path(location).expanduser().absolute()
 
 
 def _merge(run: _Run) -> ClusterReport:
@@ -246,10 +166,3 @@ def _reconcile(library: Library, report: ClusterReport,
                     len(report.unchanged) - len(unchanged))
     report.unchanged = unchanged
     return report
-
-
-def _size(path: Path) -> int:
-    try:
-        return os.stat(path).st_size
-    except OSError:
-        return 0  # the worker reports the file, as a one-process run would

@@ -32,7 +32,7 @@ def check_address(address: str) -> str:
     a local Ray and look like success)."""
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not address.startswith("ray://") or not host or not port.isdigit():
-        raise ParameterError(f"--cluster: expected ray://HOST:PORT, not {address!r}")
+        raise ParameterError(f"expected a Ray address ray://HOST:PORT, not {address!r}")
     return address
 
 

@@ -266,11 +266,20 @@ class Library(ABC):
                                "`homage library check --repair`", path=self.location)
         return np.frombuffer(blob, dtype=dtype)
 
-    def iter_visual(self) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    def iter_visual(self, shard: tuple[int, int] | None = None,
+                    ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
         """Every work's frame times (n,) and vectors (n, dim) float32; call it inside
-        :meth:`snapshot` for one consistent state."""
+        :meth:`snapshot` for one consistent state.
+
+        ``shard`` ``(number, count)`` keeps the works whose id is ``number`` modulo
+        ``count``: one of ``count`` disjoint parts of the library, each work whole in one.
+        """
+        where, params = "", ()
+        if shard is not None:
+            where, params = "WHERE work_id % ? = ? ", (shard[1], shard[0])
         rows = self._stream(
-            "SELECT work_id, count, dim, times, vectors FROM visual_features ORDER BY work_id"
+            "SELECT work_id, count, dim, times, vectors FROM visual_features "
+            f"{where}ORDER BY work_id", params
         )
         for work_id, count, dim, times, vectors in rows:
             self._check_visual(work_id, count, dim, times=times, vectors=vectors)

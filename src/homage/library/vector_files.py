@@ -1,7 +1,10 @@
 """The library's derived vector index: a FAISS file per catalogue generation.
 
 Like the hash index (``hash_files``), it is rebuilt from the catalogue whenever the generation
-moves on (``homage.library.generations``), and deleting it loses nothing.
+moves on (``homage.library.generations``), and deleting it loses nothing.  A library too big
+for one machine's memory is searched in shards (``homage.cluster.shards``): shard ``i`` of
+``n`` holds the works whose id is ``i`` modulo ``n``, built and kept by whichever machine
+serves it, in a folder of its own.
 """
 
 from __future__ import annotations
@@ -23,25 +26,33 @@ def vector_folder(library: Library) -> Path:
     return library.index_dir / "vectorindex"
 
 
-def load_vector_index(library: Library, *, dim: int) -> VectorIndex:
-    """The vector index of the library's current generation, building it if needed."""
+def load_vector_index(library: Library, *, dim: int,
+                      shard: tuple[int, int] | None = None) -> VectorIndex:
+    """The vector index of the library's current generation, building it if needed; with
+    ``shard`` ``(number, count)``, the index of that part of the library only."""
+    if shard is not None and not 0 <= shard[0] < shard[1]:
+        raise ValueError(f"no shard {shard[0]} of {shard[1]}")
+    folder = vector_folder(library)
+    if shard is not None:
+        folder = folder / f"shard-{shard[0]}-of-{shard[1]}"
     with library.snapshot():
         generation = library.generation
-        target = vector_folder(library) / f"gen-{generation}"
+        target = folder / f"gen-{generation}"
         if not is_complete(target):
-            _build(library, target, dim=dim)
+            _build(library, target, dim=dim, shard=shard)
     index = VectorIndex(
         index=faiss.read_index(str(target / "vectors.faiss")),
         work=np.load(target / "work.npy"),
         time=np.load(target / "time.npy"),
     )
-    remove_stale(vector_folder(library), current=generation)
+    remove_stale(folder, current=generation)
     return index
 
 
-def _build(library: Library, target: Path, *, dim: int) -> None:
-    logger.info("building vector index %s", target.name)
-    index = VectorIndex.build(list(library.iter_visual()), dim=dim)
+def _build(library: Library, target: Path, *, dim: int,
+           shard: tuple[int, int] | None) -> None:
+    logger.info("building vector index %s", target.relative_to(vector_folder(library)))
+    index = VectorIndex.build(list(library.iter_visual(shard)), dim=dim)
 
     def write(folder: Path) -> None:
         faiss.write_index(index.index, str(folder / "vectors.faiss"))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import faiss
 import numpy as np
@@ -37,6 +38,36 @@ class Neighbours:
     work: np.ndarray
     time: np.ndarray
     similarity: np.ndarray
+
+
+class NeighbourSearch(Protocol):
+    """What the copy matcher asks of a vector index: ``VectorIndex`` in this process, or
+    ``homage.cluster.shards.ShardedVectorIndex`` over shards held by cluster workers."""
+
+    def __len__(self) -> int: ...
+
+    def search(self, queries: np.ndarray, *, k: int) -> Neighbours: ...
+
+
+def merge_neighbours(parts: Sequence[Neighbours], *, k: int) -> Neighbours:
+    """The ``k`` nearest of each query row over several indexes' answers (shards of one
+    library hold disjoint works, so the best ``k`` of all is among each shard's best ``k``).
+
+    Ties keep the earlier part's neighbour first, so a search split into shards gives what
+    one exact index over the same vectors gives, up to equal similarities.
+    """
+    if not parts:
+        raise ValueError("nothing to merge")
+    similarity = np.concatenate([p.similarity for p in parts], axis=1)
+    if similarity.shape[1] == 0:
+        return parts[0]
+    order = np.argsort(-similarity, axis=1, kind="stable")[:, :k]
+
+    def pick(field: str) -> np.ndarray:
+        return np.take_along_axis(
+            np.concatenate([getattr(p, field) for p in parts], axis=1), order, axis=1)
+
+    return Neighbours(work=pick("work"), time=pick("time"), similarity=pick("similarity"))
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from homage.cpus import cpu_budget
 from homage.errors import DecodeError, UnsupportedMedia
 from homage.media.probe import _reason, container_duration, open_container
 
@@ -138,6 +139,7 @@ def video_frames(
     with open_container(path) as container:
         stream = _video_stream(container, path)
         stream.thread_type = "AUTO"
+        stream.thread_count = cpu_budget()  # FFmpeg's default is every core of the machine
         if fast_decode:
             stream.codec_context.skip_frame = "NONREF"
         sampler = _Sampler(fps=fps, size=size, remove_borders=remove_borders,

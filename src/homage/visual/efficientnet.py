@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from homage.cpus import inference_threads
 from homage.errors import HomageError, ParameterError
 from homage.visual.base import FrameDescriptor, l2_normalise
 
@@ -171,8 +172,8 @@ class EfficientNetLite0(FrameDescriptor):
     Parameters
     ----------
     threads:
-        ONNX Runtime intra-op threads (inference is the costly step; a frame reader and an
-        index may want the other cores).
+        ONNX Runtime intra-op threads; by default ``homage.cpus.inference_threads()``: two,
+        or fewer where the process's CPU budget is smaller (a one-CPU Ray worker).
     batch_size:
         Frames per inference call: larger batches run a little faster and take more memory.
     cache_dir:
@@ -191,8 +192,9 @@ class EfficientNetLite0(FrameDescriptor):
     #: image score 0.92-0.97 (5th-95th percentile), different frames 0.57 (median).
     mirror_invariant = True
 
-    def __init__(self, *, threads: int = 2, batch_size: int = 32,
+    def __init__(self, *, threads: int | None = None, batch_size: int = 32,
                  cache_dir: Path | None = None) -> None:
+        threads = inference_threads() if threads is None else threads
         if threads < 1 or batch_size < 1:
             raise ParameterError("threads and batch_size must be at least 1")
         self.threads = threads

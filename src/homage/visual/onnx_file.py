@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from homage.cpus import inference_threads
 from homage.errors import ParameterError
 from homage.visual.base import FrameDescriptor, l2_normalise
 
@@ -50,7 +51,7 @@ class OnnxFileDescriptor(FrameDescriptor):
 
     mirror_invariant = False
 
-    def __init__(self, name: str, *, threads: int = 2, batch_size: int = 16) -> None:
+    def __init__(self, name: str, *, threads: int | None = None, batch_size: int = 16) -> None:
         if not name.startswith(PREFIX):
             raise ParameterError(f"not an ONNX descriptor name: {name!r}")
         spec = name[len(PREFIX):]
@@ -63,7 +64,7 @@ class OnnxFileDescriptor(FrameDescriptor):
                                  "built with it; re-index into a new library folder")
         self.name = name
         self.batch_size = batch_size
-        self._session = self._load(threads)
+        self._session = self._load(inference_threads() if threads is None else threads)
         shape = self._session.get_inputs()[0].shape
         if len(shape) != 4:
             raise ParameterError(f"{self.path}: expected one NCHW image input, got {shape}")
