@@ -61,7 +61,7 @@ def test_no_files_no_batches_and_unknown_sizes_one_file_each() -> None:
                                  {"share": 1.5}])
 def test_batch_plan_refuses_nonsense(bad: dict[str, float]) -> None:
     options: dict[str, float] = {"workers": 1} | bad
-    with pytest.raises(ValueError, match="at least 1|share"):
+    with pytest.raises(ValueError, match=r"at least 1|share"):
         plan_batches(_files(2), [1, 1], **options)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="length"):
         plan_batches(_files(2), [1], workers=1)
