@@ -61,7 +61,7 @@ def test_the_video_point_finds_the_copied_work() -> None:
 
 
 def test_synthetic_vectors_are_unit_rows_in_shots() -> None:
-    vectors = scale._synthetic_vectors(64, 32, np.random.default_rng(0))
+    vectors = scale._synthetic_vectors(64, scale._spectrum(32), np.random.default_rng(0))
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     within = np.einsum("ij,ij->i", vectors[0:7], vectors[1:8])
     across = np.einsum("ij,ij->i", vectors[0:56:8], vectors[8:64:8])
@@ -101,6 +101,17 @@ def test_projection_divides_the_daily_target_by_the_per_worker_speed() -> None:
     assert scale._projection({"postgresql": {"status": "pending"}}) == {}
 
 
+def test_the_sharded_projection_carries_the_largest_point() -> None:
+    points = [{"hours": 1.0, "query_ms": 5.0, "query_cpu_ms": 4.0, "peak_rss_mb": 100.0},
+              {"hours": 1000.0, "query_ms": 900.0, "query_cpu_ms": 1700.0,
+               "peak_rss_mb": 2800.0}]
+    sharded = scale._sharded_projection(points, 10_000.0)
+    assert sharded == {"hours": 10_000.0, "shard_hours": 1000.0, "shards": 10,
+                       "shard_peak_rss_mb": 2800.0, "query_ms_without_fan_out": 900.0,
+                       "query_cpu_ms_all_shards": 17_000.0}
+    assert scale._sharded_projection([], 10_000.0) is None
+
+
 @pytest.mark.parametrize("args", [["--peers", "vpdq"], ["--workers", "0"],
                                   ["--workers", "two"], ["--backends", "oracle"],
                                   ["--audio-hours", "-1"]])
@@ -134,4 +145,6 @@ def test_a_toy_scale_run_writes_its_json_and_summary(tmp_path: Path) -> None:
     assert summary["benchmark"] == "scale" and summary["pending_backends"] == ["postgresql"]
     assert set(summary["audio_query_ms"]) == {"0.1h", "0.3h"}
     assert summary["workers_for_100000h_per_day"]["audio"] >= 1
+    assert summary["video_sharded"]["shard_hours"] == 0.2
+    assert summary["video_sharded"]["shards"] == math.ceil(scale.SHARDED_HOURS / 0.2)
     assert os.path.exists(tmp_path / "cache" / "scale-quick-seed0" / "audio-pool.npz")

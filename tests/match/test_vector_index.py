@@ -54,3 +54,40 @@ def test_merging_keeps_the_best_of_each_row_and_tolerates_short_or_empty_parts()
     assert merge_neighbours([empty, empty], k=3).work.shape == (2, 0)
     with pytest.raises(ValueError):
         merge_neighbours([], k=1)
+
+
+@pytest.mark.parametrize("count", [12, 3_000])
+def test_a_streamed_build_is_the_index_a_whole_build_makes(
+        count: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Exact below ``EXACT_LIMIT`` and compressed above it; the compressed case is made
+    cheap by lowering the limits instead of indexing 100 000 real-size vectors."""
+    from homage.match import vector_index
+
+    monkeypatch.setattr(vector_index, "EXACT_LIMIT", 1_000)
+    monkeypatch.setattr(vector_index, "COMPRESSED_DIM", 8)
+    monkeypatch.setattr(vector_index, "_TRAIN_SAMPLE", 2_000)
+    rng = np.random.default_rng(7)
+    works = []
+    left = count
+    while left:
+        n = min(left, int(rng.integers(5, 60)))
+        works.append((len(works), np.arange(n) * 0.5, _unit(rng.normal(size=(n, 16)))))
+        left -= n
+    whole = VectorIndex.build(works, dim=16, seed=3)
+    passes = []
+
+    def stream():
+        passes.append(1)
+        yield from works
+
+    streamed = VectorIndex.build_streamed(stream, count=count, dim=16, seed=3)
+    assert len(passes) == (2 if count > 1_000 else 1)  # a training pass for a compressed one
+    assert type(whole.index) is type(streamed.index)
+    np.testing.assert_array_equal(streamed.work, whole.work)
+    np.testing.assert_array_equal(streamed.time, whole.time)
+    queries = works[0][2][:5]
+    a, b = whole.search(queries, k=4), streamed.search(queries, k=4)
+    np.testing.assert_array_equal(a.work, b.work)
+    np.testing.assert_allclose(a.similarity, b.similarity, atol=1e-6)
+    with pytest.raises(ValueError, match="announced"):
+        VectorIndex.build_streamed(lambda: iter(works), count=count + 1, dim=16)

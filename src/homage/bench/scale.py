@@ -77,6 +77,8 @@ MUSIC_TRACKS = {"quick": 6, "full": 29}
 #: Generated video for the throughput runs: clips and seconds per clip (long enough that what
 #: a worker pays once, its model's loading, weighs little, as it does beside a film).
 VIDEO_CLIPS = {"quick": (4, 20.0), "full": (8, 150.0)}
+#: The library size the video curve is carried to by shards of its largest measured point.
+SHARDED_HOURS = 10_000.0
 #: Media seconds a day of cluster time must index to reach 100 000 h a day.
 TARGET_HOURS_PER_DAY = 100_000.0
 
@@ -117,7 +119,8 @@ def run_scale_bench(
         "audio_query": {"query_seconds": AUDIO_QUERY_SECONDS, "points": audio,
                         "slope": _slope(audio)},
         "video_query": {"query_seconds": VIDEO_QUERY_SECONDS, "points": video,
-                        "slope": _slope(video)},
+                        "slope": _slope(video),
+                        "sharded": _sharded_projection(video, SHARDED_HOURS)},
         "throughput": throughput,
         "projection": _projection(throughput),
     }
@@ -210,6 +213,25 @@ def _empty(location: Path | str, settings: Settings) -> None:
     with Library.open(location, settings=settings.audio, visual=settings.visual) as library:
         for record in library.works():
             library.remove_work(record.id)
+
+
+def _sharded_projection(points: Sequence[Mapping[str, object]],
+                        hours: float) -> dict[str, object] | None:
+    """``hours`` of video served by shards (``homage.cluster.shards``) the size of the largest
+    measured point: how many, the memory each holds, and the query's latency, which is one
+    shard's (they search in parallel, and the matcher's work after the search does not grow
+    with the library) plus the fan-out, not measured here."""
+    if not points:
+        return None
+    largest = max(points, key=lambda p: float(p["hours"]))  # type: ignore[arg-type]
+    shard_hours = float(largest["hours"])  # type: ignore[arg-type]
+    return {"hours": hours, "shard_hours": shard_hours,
+            "shards": math.ceil(hours / shard_hours),
+            "shard_peak_rss_mb": largest["peak_rss_mb"],
+            "query_ms_without_fan_out": largest["query_ms"],
+            "query_cpu_ms_all_shards": round(
+                float(largest["query_cpu_ms"])  # type: ignore[arg-type]
+                * math.ceil(hours / shard_hours), 1)}
 
 
 def _projection(throughput: Mapping[str, object]) -> dict[str, object]:
@@ -423,7 +445,13 @@ def _synthetic_peaks(work: int, settings: Settings) -> Peaks:
 
 # ------------------------------------------------------------------------ video points
 def _video_point(hours: float, seed: int) -> dict[str, object]:
-    """One point of the video curve (runs in a child process)."""
+    """One point of the video curve (runs in a child process).
+
+    Each synthetic work's vectors are drawn from its own seed, so the index is built
+    streamed (``VectorIndex.build_streamed``, as a library builds it) and a work's frames
+    are drawn again when the matcher asks for them: the points past 100 h never hold the
+    library's float32 vectors (5 kB a frame) in memory, only its index.
+    """
     from homage.copies import QueryFrames, copy_segments, descriptor_for
     from homage.match.vector_index import VectorIndex
     from homage.visual.prints import VisualPrint
@@ -433,29 +461,32 @@ def _video_point(hours: float, seed: int) -> dict[str, object]:
     fps = settings.fps
     per_work = round(WORK_SECONDS * fps)
     works = max(1, math.ceil(hours * 3600 / WORK_SECONDS))
-    rng = np.random.default_rng(seed)
+    times = np.arange(per_work, dtype=np.float32) / fps
+    spectrum = _spectrum(dim)
+
+    def vectors_of(work: int) -> np.ndarray:
+        return _synthetic_vectors(per_work, spectrum, np.random.default_rng([seed, work]))
+
     start = time.perf_counter()
-    vectors = _synthetic_vectors(works * per_work, dim, rng)
-    times = np.tile(np.arange(per_work, dtype=np.float32) / fps, works)
-    index = VectorIndex.build(
-        [(w, times[w * per_work:(w + 1) * per_work], vectors[w * per_work:(w + 1) * per_work])
-         for w in range(works)], dim=dim, seed=seed)
+    index = VectorIndex.build_streamed(
+        lambda: ((w, times, vectors_of(w)) for w in range(works)),
+        count=works * per_work, dim=dim, seed=seed)
     build = time.perf_counter() - start
+    rng = np.random.default_rng(seed)
     pdq = rng.integers(0, 256, (per_work, 32), dtype=np.uint8)
     rows = slice(0, round(VIDEO_QUERY_SECONDS * fps))
-    copy = vectors[rows] + rng.normal(0, 0.02, vectors[rows].shape).astype(np.float32)
+    original = vectors_of(0)[rows]
+    copy = original + rng.normal(0, 0.02, original.shape).astype(np.float32)
     copy /= np.linalg.norm(copy, axis=1, keepdims=True)
-    boxes = np.tile(np.array([0, 0, 1, 1], np.float32), (len(copy), 1))
+    boxes = np.tile(np.array([0, 0, 1, 1], np.float32), (per_work, 1))
     query = QueryFrames(
-        VisualPrint(times=times[rows], vectors=copy, boxes=boxes, cuts=np.zeros(0, np.float32),
-                    pdq=pdq[rows]),
+        VisualPrint(times=times[rows], vectors=copy, boxes=boxes[rows],
+                    cuts=np.zeros(0, np.float32), pdq=pdq[rows]),
         mirrored=copy[:, ::-1].copy(), mirrored_pdq=pdq[rows, ::-1].copy())
     durations = dict.fromkeys(range(works), WORK_SECONDS)
 
     def prints_of(work: int) -> VisualPrint:
-        block = slice(work * per_work, (work + 1) * per_work)
-        return VisualPrint(times=times[block], vectors=vectors[block],
-                           boxes=np.tile(np.array([0, 0, 1, 1], np.float32), (per_work, 1)),
+        return VisualPrint(times=times, vectors=vectors_of(work), boxes=boxes,
                            cuts=np.zeros(0, np.float32),
                            pdq=pdq if work == 0 else np.roll(pdq, work, axis=0))
 
@@ -472,20 +503,20 @@ def _video_point(hours: float, seed: int) -> dict[str, object]:
             **_memory(run)}
 
 
-def _synthetic_vectors(n: int, dim: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` unit rows: shots of 8 frames around a shot vector, on a 1/sqrt(rank) spectrum."""
-    scales = (1.0 / np.sqrt(np.arange(1, dim + 1))).astype(np.float32)
-    out = np.empty((n, dim), np.float32)
-    step = 8 * 4096
-    for at in range(0, n, step):
-        m = min(step, n - at)
-        shots = rng.standard_normal((math.ceil(m / 8), dim), dtype=np.float32)
-        block = np.repeat(shots, 8, axis=0)[:m]
-        block += 0.25 * rng.standard_normal((m, dim), dtype=np.float32)
-        block *= scales
-        block /= np.linalg.norm(block, axis=1, keepdims=True)
-        out[at:at + m] = block
-    return out
+def _spectrum(dim: int) -> np.ndarray:
+    """A 1/sqrt(rank) spectrum: real descriptors fill a low-dimensional part of their space."""
+    return (1.0 / np.sqrt(np.arange(1, dim + 1))).astype(np.float32)
+
+
+def _synthetic_vectors(n: int, spectrum: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``n`` unit rows: shots of 8 frames around a shot vector, scaled by ``spectrum``."""
+    dim = len(spectrum)
+    shots = rng.standard_normal((math.ceil(n / 8), dim), dtype=np.float32)
+    block = np.repeat(shots, 8, axis=0)[:n]
+    block += 0.25 * rng.standard_normal((n, dim), dtype=np.float32)
+    block *= spectrum
+    block /= np.linalg.norm(block, axis=1, keepdims=True)
+    return block
 
 
 # ------------------------------------------------------------------------ measuring
@@ -586,6 +617,7 @@ def summary_line(result: Mapping[str, object]) -> str:
         "speedup_2_vs_1": speedups, "pending_backends": pending,
         "workers_for_100000h_per_day": {name: projection[name]["workers_needed"]
                                         for name in ("audio", "video") if name in projection},
+        "video_sharded": result["video_query"].get("sharded"),  # type: ignore[attr-defined]
     }, separators=(",", ":"))
 
 
@@ -603,6 +635,8 @@ def markdown_tables(result: Mapping[str, object]) -> str:
                          f"{fmt(p['query_ms'])} | {fmt(p['query_cpu_ms'])} | {p['found']} | "
                          f"{fmt(p['peak_rss_mb'])} | {fmt(p['query_alloc_peak_mb'])} |")
         lines += ["", f"Slope: {json.dumps(section['slope'])}", ""]
+        if section.get("sharded"):
+            lines += [f"Sharded (projection): {json.dumps(section['sharded'])}", ""]
     lines += ["## Indexing throughput (× real time, wall clock)", ""]
     throughput = result["throughput"]
     assert isinstance(throughput, dict)

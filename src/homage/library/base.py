@@ -239,13 +239,12 @@ class Library(ABC):
         ((works, duration),) = self._rows(
             "SELECT COUNT(*), COALESCE(SUM(duration), 0) FROM works")
         ((prints,),) = self._rows("SELECT COALESCE(SUM(count), 0) FROM audio_fingerprints")
-        ((frames,),) = self._rows("SELECT COALESCE(SUM(count), 0) FROM visual_features")
         index_bytes = sum(
             p.stat().st_size for name in ("hashindex", "vectorindex")
             for p in (self.index_dir / name).rglob("*") if p.is_file()
         )
         return LibraryStats(int(works), float(duration), int(prints), self._database_bytes(),
-                            index_bytes, int(frames))
+                            index_bytes, self.frame_count())
 
     def iter_fingerprints(self) -> Iterator[tuple[int, Fingerprints]]:
         """Every work's fingerprints; call it inside :meth:`snapshot` for one consistent
@@ -274,9 +273,7 @@ class Library(ABC):
         ``shard`` ``(number, count)`` keeps the works whose id is ``number`` modulo
         ``count``: one of ``count`` disjoint parts of the library, each work whole in one.
         """
-        where, params = "", ()
-        if shard is not None:
-            where, params = "WHERE work_id % ? = ? ", (shard[1], shard[0])
+        where, params = _shard_clause(shard)
         rows = self._stream(
             "SELECT work_id, count, dim, times, vectors FROM visual_features "
             f"{where}ORDER BY work_id", params
@@ -285,6 +282,13 @@ class Library(ABC):
             self._check_visual(work_id, count, dim, times=times, vectors=vectors)
             yield work_id, np.frombuffer(times, dtype="<f4"), \
                 np.frombuffer(vectors, dtype="<f2").reshape(count, dim).astype(np.float32)
+
+    def frame_count(self, shard: tuple[int, int] | None = None) -> int:
+        """Frames stored, over the library or one shard of it (see :meth:`iter_visual`)."""
+        where, params = _shard_clause(shard)
+        ((frames,),) = self._rows(
+            f"SELECT COALESCE(SUM(count), 0) FROM visual_features {where}", params)
+        return int(frames)
 
     def visual(self, work_id: int) -> VisualPrint | None:
         """One work's visual description, None for a work with no video."""
@@ -552,3 +556,10 @@ def canonical(settings: dict[str, object]) -> str:
     """Settings as the text stored with a library (sorted keys, so equal settings compare
     equal as text too)."""
     return json.dumps(settings, sort_keys=True)
+
+
+def _shard_clause(shard: tuple[int, int] | None) -> tuple[str, tuple[int, ...]]:
+    """``WHERE`` clause and parameters keeping shard ``(number, count)``'s works."""
+    if shard is None:
+        return "", ()
+    return "WHERE work_id % ? = ? ", (shard[1], shard[0])

@@ -52,7 +52,8 @@ def load_vector_index(library: Library, *, dim: int,
 def _build(library: Library, target: Path, *, dim: int,
            shard: tuple[int, int] | None) -> None:
     logger.info("building vector index %s", target.relative_to(vector_folder(library)))
-    index = VectorIndex.build(list(library.iter_visual(shard)), dim=dim)
+    index = VectorIndex.build_streamed(lambda: library.iter_visual(shard),
+                                       count=library.frame_count(shard), dim=dim)
 
     def write(folder: Path) -> None:
         faiss.write_index(index.index, str(folder / "vectors.faiss"))

@@ -10,7 +10,7 @@ slower than the library (at 2 frames/s, 100 h is 720 000 vectors: 3.7 GB exact, 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -82,19 +82,39 @@ class VectorIndex:
     def build(cls, prints: Sequence[tuple[int, np.ndarray, np.ndarray]], *, dim: int,
               seed: int = 0) -> VectorIndex:
         """Index ``(work_id, times (n,), vectors (n, dim))`` triples."""
-        works = [np.full(len(t), w, dtype=np.int32) for w, t, _ in prints]
-        times = [np.asarray(t, dtype=np.float32) for _, t, _ in prints]
-        vectors = np.ascontiguousarray(
-            np.concatenate([v for *_, v in prints]) if prints else np.zeros((0, dim)),
-            dtype=np.float32,
-        )
-        index = _make_index(vectors, dim=dim, seed=seed)
-        index.add(vectors)
-        return cls(
-            index=index,
-            work=np.concatenate(works) if works else np.zeros(0, np.int32),
-            time=np.concatenate(times) if times else np.zeros(0, np.float32),
-        )
+        return cls.build_streamed(lambda: iter(prints), count=sum(len(t) for _, t, _ in prints),
+                                  dim=dim, seed=seed)
+
+    @classmethod
+    def build_streamed(cls, prints: Callable[[], Iterator[tuple[int, np.ndarray, np.ndarray]]],
+                       *, count: int, dim: int, seed: int = 0) -> VectorIndex:
+        """Index the triples ``prints()`` yields, ``count`` frames in all, holding one work's
+        vectors at a time.
+
+        Why streamed: a library's float32 vectors take 5 kB a frame, 37 GB for 1 000 h,
+        while its compressed index takes 0.3 kB.  A compressed index reads the works twice
+        (``prints`` is called twice): once to draw its training sample, once to add them.
+        The sample rows are those ``build`` always drew, so both give the same index.
+        """
+        sample_rows = _training_rows(count, dim=dim, seed=seed)
+        index = _make_index(dim=dim, count=count)
+        if sample_rows is not None:
+            index.train(_rows_of(prints(), sample_rows, dim=dim))
+            faiss.extract_index_ivf(index).nprobe = N_PROBE
+        works = np.empty(count, np.int32)
+        times = np.empty(count, np.float32)
+        filled = 0
+        for work, work_times, vectors in prints():
+            n = len(work_times)
+            if filled + n > count:
+                raise ValueError(f"more than the {count} frames announced")
+            index.add(np.ascontiguousarray(vectors, dtype=np.float32).reshape(n, dim))
+            works[filled:filled + n] = work
+            times[filled:filled + n] = work_times
+            filled += n
+        if filled != count:
+            raise ValueError(f"{filled} frames where {count} were announced")
+        return cls(index=index, work=works, time=times)
 
     def __len__(self) -> int:
         return int(self.index.ntotal)
@@ -117,17 +137,41 @@ class VectorIndex:
         )
 
 
-def _make_index(vectors: np.ndarray, *, dim: int, seed: int) -> faiss.Index:
-    if len(vectors) <= EXACT_LIMIT or dim <= COMPRESSED_DIM:
+def _make_index(*, dim: int, count: int) -> faiss.Index:
+    if not _compressed(count, dim):
         # float16 storage: half the bytes of float32, similarities within 1e-3.
         return faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_fp16,
                                           faiss.METRIC_INNER_PRODUCT)
-    lists = int(min(65536, 2 ** round(math.log2(4 * math.sqrt(len(vectors))))))
-    index = faiss.index_factory(dim, f"PCA{COMPRESSED_DIM},IVF{lists},SQ8",
-                                faiss.METRIC_INNER_PRODUCT)
+    lists = int(min(65536, 2 ** round(math.log2(4 * math.sqrt(count)))))
+    return faiss.index_factory(dim, f"PCA{COMPRESSED_DIM},IVF{lists},SQ8",
+                               faiss.METRIC_INNER_PRODUCT)
+
+
+def _compressed(count: int, dim: int) -> bool:
+    return count > EXACT_LIMIT and dim > COMPRESSED_DIM
+
+
+def _training_rows(count: int, *, dim: int, seed: int) -> np.ndarray | None:
+    """The sorted rows a compressed index trains on (None for an exact index)."""
+    if not _compressed(count, dim):
+        return None
     rng = np.random.default_rng(seed)
-    sample = vectors[np.sort(rng.choice(len(vectors), size=min(len(vectors), _TRAIN_SAMPLE),
-                                        replace=False))]
-    index.train(sample)
-    faiss.extract_index_ivf(index).nprobe = N_PROBE
-    return index
+    return np.sort(rng.choice(count, size=min(count, _TRAIN_SAMPLE), replace=False))
+
+
+def _rows_of(prints: Iterator[tuple[int, np.ndarray, np.ndarray]], rows: np.ndarray, *,
+             dim: int) -> np.ndarray:
+    """The vectors at global ``rows`` (sorted) of the frames ``prints`` yields."""
+    out = np.empty((len(rows), dim), np.float32)
+    taken = start = 0
+    for _, times, vectors in prints:
+        end = start + len(times)
+        upto = int(np.searchsorted(rows, end))
+        if upto > taken:
+            out[taken:upto] = np.asarray(vectors, dtype=np.float32).reshape(-1, dim)[
+                rows[taken:upto] - start]
+            taken = upto
+        start = end
+    if taken != len(rows):
+        raise ValueError("fewer frames than announced")
+    return out
