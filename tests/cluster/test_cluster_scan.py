@@ -77,6 +77,8 @@ def test_two_workers_find_what_one_process_finds(ray_cluster, indexed: Path,
     assert sum(m.kind == "visual_copy" for m in copied.matches) >= 3
     finished = sorted(e.path for e in events if e.stage in ("done", "failed"))
     assert finished == sorted(str(q) for q in queries)  # each query finished exactly once
+    failed = [e.message for e in events if e.stage == "failed"]
+    assert failed == [str(serial_failed[0])]
 
 
 @pytest.mark.slow
@@ -95,22 +97,27 @@ def test_vectors_searched_in_shards_find_what_one_index_finds(
 
 
 def test_cli_scan_with_workers_writes_what_a_one_process_scan_writes(
-        ray_cluster, indexed: Path, footage, tmp_path: Path) -> None:
+        ray_cluster, indexed: Path, footage, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     library = tmp_path / "library"
     shutil.copytree(indexed, library)
+    shutil.copy(footage.query, tmp_path / "query.mp4")
+    (tmp_path / "broken.mp4").write_bytes(b"\0" * 300)
+    monkeypatch.chdir(tmp_path)  # the queries named relatively, as users type them
     runner = CliRunner()
 
     def scan(name: str, *options: str):
         out = tmp_path / f"{name}.json"
         result = runner.invoke(cli, ["-q", "--library", str(library), "--kinds", "copy",
-                                     "scan", *options, "--json", str(out),
-                                     str(footage.query)], catch_exceptions=False)
+                                     "scan", *options, "--json", str(out), "query.mp4",
+                                     "broken.mp4"], catch_exceptions=False)
         return result, json.loads(out.read_text())
 
     (serial, one), (parallel, two) = scan("serial"), scan("parallel", "--workers", "2")
-    assert parallel.exit_code == serial.exit_code == 0
+    assert parallel.exit_code == serial.exit_code == 1
     assert parallel.stdout == serial.stdout
-    assert two == one and one["matches"]
+    assert parallel.stderr == serial.stderr and "broken.mp4" in serial.stderr
+    assert two == one and one[0]["query"] == "query.mp4" and one[0]["matches"]
 
 
 def test_a_library_that_cannot_be_opened_is_refused_before_ray_starts(

@@ -229,9 +229,10 @@ def test_vector_index_is_built_per_generation_reused_and_stale_ones_removed(
     built: list[Path] = []
     real_build = vector_files._build
 
-    def counting(library: Library, target: Path, *, dim: int) -> None:
+    def counting(library: Library, target: Path, *, dim: int,
+                 shard: tuple[int, int] | None) -> None:
         built.append(target)
-        real_build(library, target, dim=dim)
+        real_build(library, target, dim=dim, shard=shard)
 
     monkeypatch.setattr(vector_files, "_build", counting)
     again = load_vector_index(library, dim=DIM)

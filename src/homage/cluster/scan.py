@@ -143,10 +143,11 @@ def scan_on_ray(
     if not files:
         return [], []
     library.works()  # an unreadable library is refused here, before Ray starts
-    relay = OncePerFile(progress or (lambda event: None))
     settings = replace(settings, library=for_workers(settings.library))
     given = {Path(p).absolute(): Path(p) for p in files}
     paths = list(given)
+    told = progress or (lambda event: None)
+    relay = OncePerFile(lambda event: told(_event_as_given(event, given)))
     visual = bool({"copy", "homage"} & set(settings.kinds))
     batches_back: dict[int, ScanBatch] = {}
     with ray_session(address=address, workers=workers) as ray:
@@ -159,10 +160,11 @@ def scan_on_ray(
             pool.dispatch(batches, largest_first(batches, sizes), method="scan_batch", relay=relay,
                           receive=lambda number, ref: batches_back.__setitem__(
                               number, _received(ray, ref, batches[number])))
-    # results name each query as the caller did (workers were given absolute paths)
+    # results and failures name each query as the caller did (workers had absolute paths)
     found = {path: replace(result, query=str(given[path]))
              for batch in batches_back.values() for path, result in batch.results}
-    failed = {path: exc for batch in batches_back.values() for path, exc in batch.failures}
+    failed = {path: _named(exc, path, given[path])
+              for batch in batches_back.values() for path, exc in batch.failures}
     return [found[p] for p in paths if p in found], [failed[p] for p in paths if p in failed]
 
 
@@ -172,6 +174,25 @@ def _vectors(ray: Any, settings: Settings, shards: int | None) -> Any:
     if shards is None:
                 return nullcontext(None)
     return vector_shards(ray, settings, shards)
+
+
+def _named(error: HomageError, absolute: Path, given: Path) -> HomageError:
+    """``error`` naming ``given`` where it names the worker's ``absolute`` path."""
+    if error.path == str(absolute):
+        error.path = str(given)
+    return error
+
+
+def _event_as_given(event: ProgressEvent, given: dict[Path, Path]) -> ProgressEvent:
+    """A worker's event about a query, naming it (and prefixing its message) as the caller
+    did, so a parallel scan prints what a one-process scan prints."""
+    original = given.get(Path(event.path))
+    if original is None:
+        return event
+    message = event.message
+    if message.startswith(f"{event.path}: "):
+        message = f"{original}: {message[len(event.path) + 2:]}"
+    return replace(event, path=str(original), message=message)
 
 
 def _received(ray: Any, ref: Any, batch: Sequence[Path]) -> ScanBatch:
