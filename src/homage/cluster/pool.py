@@ -81,11 +81,8 @@ def worker_pool(ray: Any, worker: type, settings: Settings, *, count: int,
 
     Raises
     ------
-    HomageError
-        The workers could not start (homage missing on a node, a worker killed at start).
-    LibraryError
-        The workers run on several machines and the library is a folder (SQLite), which
-        only processes of one machine may share.
+    HomageError, LibraryError
+        See :func:`check_machines`.
     """
     inbox_name = f"homage-progress-{uuid.uuid4().hex}"
     inbox = ray.remote(num_cpus=0)(ProgressInbox).options(name=inbox_name).remote()
@@ -93,12 +90,7 @@ def worker_pool(ray: Any, worker: type, settings: Settings, *, count: int,
     started = time.perf_counter()
     workers = [actor.remote(settings, inbox_name, *extra) for _ in range(count)]
     try:
-        hosts = _hosts(ray, workers, settings.library)
-        if isinstance(settings.library, Path) and len(hosts) > 1:
-            raise LibraryError(
-                f"workers on {len(hosts)} machines ({', '.join(sorted(hosts))}) cannot "
-                "share a library folder (SQLite); run them on the library's machine, or "
-                "use a PostgreSQL library", path=settings.library)
+        check_machines(ray, workers, settings.library)
         yield WorkerPool(ray, workers, inbox, time.perf_counter() - started)
     finally:
         for handle in [*workers, inbox]:
@@ -136,12 +128,27 @@ def for_workers(location: Path | str) -> Path | str:
     return Path(location).expanduser().absolute()
 
 
-def _hosts(ray: Any, workers: list[Any], location: Path | str) -> set[str]:
-    """The machines the workers run on, once every worker has started."""
+def check_machines(ray: Any, actors: Sequence[Any], location: Path | str) -> None:
+    """Wait until every actor (with an ``identity()`` method) has started, and refuse a
+    library folder (SQLite) that actors on several machines would open: its locks hold
+    within one machine only.
+
+    Raises
+    ------
+    HomageError
+        An actor could not start (homage missing on a node, killed at start).
+    LibraryError
+        The actors run on several machines and the library is a folder.
+    """
     from ray.exceptions import RayError
 
     try:
-        return {host for host, _ in ray.get([w.identity.remote() for w in workers])}
+        hosts = {host for host, _ in ray.get([a.identity.remote() for a in actors])}
     except RayError as exc:  # homage missing on a node, a worker killed at start ...
         raise HomageError(f"the workers could not start ({last_line(exc)})",
                           path=str(location)) from exc
+    if isinstance(location, Path) and len(hosts) > 1:
+        raise LibraryError(
+            f"workers on {len(hosts)} machines ({', '.join(sorted(hosts))}) cannot "
+            "share a library folder (SQLite); run them on the library's machine, or "
+            "use a PostgreSQL library", path=location)

@@ -16,6 +16,8 @@ take no CPU from the workers.
 
 from __future__ import annotations
 
+import os
+import socket
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -23,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from homage.cluster.pool import check_machines
 from homage.config import Settings
 from homage.errors import HomageError
 from homage.library import Library, load_vector_index
@@ -49,6 +52,10 @@ class VectorShard:
                     shard=(number, count))
         except HomageError as exc:
             self._error = exc
+
+    def identity(self) -> tuple[str, int]:
+        """``(host name, process id)``: where this shard is held."""
+        return socket.gethostname(), os.getpid()
 
     def size(self) -> int | HomageError:
         """Frames in the shard, or what stopped it from loading."""
@@ -102,7 +109,8 @@ def vector_shards(ray: Any, settings: Settings, count: int) -> Iterator[ShardedV
     Raises
     ------
     HomageError
-        A shard could not open the library or build its index (the first such error).
+        A shard could not start, or open the library, or build its index (the first such
+        error); or shards on several machines would share a library folder (SQLite).
     """
     if count < 1:
         raise ValueError("at least one shard")
@@ -112,6 +120,7 @@ def vector_shards(ray: Any, settings: Settings, count: int) -> Iterator[ShardedV
     shards = [actor.options(name=name).remote(settings, number, count)
               for number, name in enumerate(names)]
     try:
+        check_machines(ray, shards, settings.library)
         sizes = ray.get([shard.size.remote() for shard in shards])
         for size in sizes:
             if isinstance(size, HomageError):
