@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from homage.cluster.batches import largest_first, plan_batches
+from homage.cluster.pool import check_machines
 from homage.cluster.progress import EventBuffer, OncePerFile, ProgressInbox
 from homage.cluster.runtime import check_address, import_ray
-from homage.errors import ParameterError
+from homage.errors import LibraryError, ParameterError
 from homage.pipeline import ProgressEvent
 
 
@@ -122,3 +123,31 @@ def test_cluster_addresses() -> None:
     for bad in ("head:10001", "ray://head", "ray://:10001", "ray://head:port"):
         with pytest.raises(ParameterError, match="ray://HOST:PORT"):
             check_address(bad)
+
+
+class _Reply:
+    """An actor method's ``.remote()`` with its answer ready (what ``check_machines`` sees
+    of an actor), so the multi-machine rule is tested without a cluster of machines."""
+
+    def __init__(self, answer: tuple[str, int]) -> None:
+        self.identity = self
+        self._answer = answer
+
+    def remote(self) -> tuple[str, int]:
+        return self._answer
+
+
+class _ReadyRay:
+    @staticmethod
+    def get(refs: list[tuple[str, int]]) -> list[tuple[str, int]]:
+        return refs
+
+
+def test_a_library_folder_is_refused_to_actors_on_several_machines() -> None:
+    pytest.importorskip("ray", reason="the cluster tests need homage[cluster]")
+    spread = [_Reply(("node-a", 10)), _Reply(("node-b", 11))]
+    with pytest.raises(LibraryError, match=r"2 machines .*PostgreSQL"):
+        check_machines(_ReadyRay(), spread, Path("/srv/library"))
+    check_machines(_ReadyRay(), spread, "postgresql://db.example/homage")  # takes any writer
+    check_machines(_ReadyRay(), [_Reply(("node-a", 10)), _Reply(("node-a", 12))],
+                   Path("/srv/library"))
