@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from homage.pipeline import Progress, ProgressEvent
 
@@ -61,6 +62,25 @@ class EventBuffer:
         if self._pending:
             events, self._pending = self._pending, []
             self._send(events)
+
+
+class InboxSender:
+    """Sends a worker's events to the run's inbox actor, found by name at the first send
+    (a name, not a handle: Ray cannot promise to restart an actor whose constructor was
+    handed another actor).  With no name, events go nowhere."""
+
+    def __init__(self, name: str | None) -> None:
+        self._name = name
+        self._inbox: Any | None = None
+
+    def __call__(self, events: list[ProgressEvent]) -> None:
+        if self._name is None:
+            return
+        if self._inbox is None:
+            import ray
+
+            self._inbox = ray.get_actor(self._name)
+        self._inbox.put.remote(events)
 
 
 class ProgressInbox:

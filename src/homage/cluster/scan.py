@@ -21,7 +21,7 @@ from typing import Any
 
 from homage.cluster.batches import file_sizes, largest_first, plan_batches
 from homage.cluster.pool import batch_result, for_workers, worker_pool
-from homage.cluster.progress import EventBuffer, OncePerFile
+from homage.cluster.progress import EventBuffer, InboxSender, OncePerFile
 from homage.cluster.runtime import ray_session
 from homage.cluster.shards import ShardedVectorIndex, vector_shards
 from homage.config import Settings
@@ -58,8 +58,7 @@ class ScanWorker:
     def __init__(self, settings: Settings, inbox: str | None = None,
                  vectors: ShardedVectorIndex | None = None) -> None:
         self._settings = settings
-        self._inbox_name = inbox
-        self._inbox: Any | None = None
+        self._send = InboxSender(inbox)
         self._vectors = vectors
         self._library: Library | None = None
         self._scanner: Scanner | None = None
@@ -99,15 +98,6 @@ class ScanWorker:
             self._scanner = Scanner.load(self._library, settings=settings,
                                          vectors=self._vectors)
         return self._scanner
-
-    def _send(self, events: list[ProgressEvent]) -> None:
-        if self._inbox_name is None:
-            return
-        if self._inbox is None:
-            import ray
-
-            self._inbox = ray.get_actor(self._inbox_name)
-        self._inbox.put.remote(events)
 
 
 def scan_on_ray(

@@ -20,13 +20,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from homage.cluster.progress import EventBuffer
+from homage.cluster.progress import EventBuffer, InboxSender
 from homage.config import Settings
 from homage.errors import HomageError, LibraryError
 from homage.library import Library
-from homage.pipeline import IndexReport, ProgressEvent, index_paths
+from homage.pipeline import IndexReport, index_paths
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +59,7 @@ class IndexWorker:
 
     def __init__(self, settings: Settings, inbox: str | None = None) -> None:
         self._settings = settings
-        self._inbox_name = inbox
-        self._inbox: Any | None = None
+        self._send = InboxSender(inbox)
         self._library: Library | None = None
         self._error: HomageError | None = None
         try:
@@ -98,12 +96,3 @@ class IndexWorker:
             self._library.close()
             self._library = None
             self._error = LibraryError("worker closed", path=str(self._settings.library))
-
-    def _send(self, events: list[ProgressEvent]) -> None:
-        if self._inbox_name is None:
-            return
-        if self._inbox is None:
-            import ray
-
-            self._inbox = ray.get_actor(self._inbox_name)
-        self._inbox.put.remote(events)
