@@ -26,6 +26,8 @@ WORKING_WIDTH = 320
 THUMBNAIL_SIZE = (18, 32)
 #: A border row or column is darker than this (0-255 luma) nearly everywhere.
 _BORDER_LUMA = 24
+#: ...unless more than this share of its pixels reach that luma.
+_BAR_BRIGHT_SHARE = 0.05
 #: A detected picture smaller than this fraction of the frame is a dark scene, not a border.
 _MIN_PICTURE_FRACTION = 0.3
 #: Largest frame (pixels) accepted: beyond 8K the decoder's memory use is unbounded in practice.
@@ -331,17 +333,19 @@ def picture_box(rgb: np.ndarray) -> tuple[float, float, float, float] | None:
     """The region inside black bars, as (left, top, right, bottom) fractions, or None when the
     frame is too dark to tell bars from picture.
 
-    A bar row/column is one whose 95th-percentile luma stays below ``_BORDER_LUMA``: text or a
-    logo burnt into a bar (subtitles) covers few pixels and does not hide the bar.
+    A bar row/column is one where fewer than ``_BAR_BRIGHT_SHARE`` of the pixels reach
+    ``_BORDER_LUMA``: text or a logo burnt into a bar (subtitles) covers few pixels and does
+    not hide the bar.  (Counting, not a percentile: this runs on every kept frame, and a
+    sort per row cost a tenth of decoding.)
     """
-    luma = rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
-    rows = np.percentile(luma, 95, axis=1) >= _BORDER_LUMA
-    cols = np.percentile(luma, 95, axis=0) >= _BORDER_LUMA
+    bright = (rgb @ np.array([0.299, 0.587, 0.114], np.float32)) >= _BORDER_LUMA
+    h, w = bright.shape
+    rows = np.count_nonzero(bright, axis=1) > _BAR_BRIGHT_SHARE * w
+    cols = np.count_nonzero(bright, axis=0) > _BAR_BRIGHT_SHARE * h
     if not rows.any() or not cols.any():
         return None
     top, bottom = np.argmax(rows), len(rows) - np.argmax(rows[::-1])
     left, right = np.argmax(cols), len(cols) - np.argmax(cols[::-1])
-    h, w = luma.shape
     if (bottom - top) * (right - left) < _MIN_PICTURE_FRACTION * h * w:
         return None
     return (left / w, top / h, right / w, bottom / h)
