@@ -92,52 +92,74 @@ def align_hits(
     ratio, pitch = ratio[keep], pitch[keep]
     anchor = hits.query_row[keep]
 
-    # Each hit votes in the two ratio bins around its estimate: the offset is measured with the
-    # bin's ratio, so a sample whose ratio sits on a bin edge would otherwise split in two.
-    position = np.log(ratio) / align.ratio_bin
-    lower = np.floor(position).astype(np.int64)
-    ratio_bin = np.concatenate([lower, lower + 1])
-    doubled = np.concatenate([np.arange(ratio.size), np.arange(ratio.size)])
-    pitch_bin = np.rint(pitch / align.pitch_bin_semitones).astype(np.int64)[doubled]
-    offset = tq[doubled] - np.exp(ratio_bin * align.ratio_bin) * tr[doubled]
-    offset_bin = np.floor(offset / align.offset_bin_s).astype(np.int64)
-    vote_work = work[doubled]
-
+    votes = _Votes.cast(tq, tr, ratio, pitch, align)
     n_ratio = math.log(max_ratio / min_ratio) / align.ratio_bin
     n_pitch = 2 * settings.max_pitch_semitones / align.pitch_bin_semitones
     results: list[AudioSegmentMatch] = []
-    order = np.argsort(vote_work, kind="stable")
-    bounds = np.flatnonzero(np.diff(vote_work[order])) + 1
+    order = _grouping_order(work)
+    groups = np.split(order, np.flatnonzero(np.diff(work[order])) + 1)
     volumes: dict[int, float] = {}
-    groups = np.split(order, bounds)
-    for rows in groups:
-        wid = int(vote_work[rows[0]])
-        hit_rows = doubled[rows]
-        ref_dur = reference_durations.get(
-            wid, float(tr[hit_rows].max() + spr[hit_rows].max()))
+    for hit_rows in groups:
+        wid = int(work[hit_rows[0]])
+        ref_dur = reference_durations.get(wid)
+        if ref_dur is None:
+            ref_dur = float(tr[hit_rows].max() + spr[hit_rows].max())
         n_offset = (query_duration + max_ratio * ref_dur) / align.offset_bin_s + 1
         volumes[wid] = n_ratio * n_pitch * n_offset
     total_cells = sum(volumes.values())
-    for rows in groups:
-        wid = int(vote_work[rows[0]])
+    used_hits = np.zeros(ratio.size, dtype=bool)  # a hit belongs to one work: one array serves all
+    for hit_rows in groups:
+        wid = int(work[hit_rows[0]])
         results.extend(
             _segments_of_work(
-                wid, rows, doubled, ratio_bin, pitch_bin, offset_bin, tq, spq, tr, spr, ratio,
-                pitch, anchor, query.members, align, cells=volumes[wid],
-                total_cells=total_cells, ratio_range=(min_ratio, max_ratio),
+                wid, hit_rows, votes, tq, spq, tr, spr, ratio, pitch, anchor, query.members,
+                align, used_hits, cells=volumes[wid], total_cells=total_cells,
+                ratio_range=(min_ratio, max_ratio),
             )
         )
     results.sort(key=lambda m: m.false_alarms)
     return results[: align.max_candidates]
 
 
+@dataclass(frozen=True)
+class _Votes:
+    """The two votes of every hit, by hit: ratio bin ``lower`` and ``lower + 1``, one pitch bin,
+    and the offset bin measured with each of the two ratios.
+
+    Each hit votes in the two ratio bins around its estimate: the offset is measured with the
+    bin's ratio, so a sample whose ratio sits on a bin edge would otherwise split in two.
+    """
+
+    lower: np.ndarray
+    pitch: np.ndarray
+    offset_lower: np.ndarray
+    offset_upper: np.ndarray
+
+    @classmethod
+    def cast(cls, tq: np.ndarray, tr: np.ndarray, ratio: np.ndarray, pitch: np.ndarray,
+             align: AlignSettings) -> _Votes:
+        lower = np.floor(np.log(ratio) / align.ratio_bin).astype(np.int64)
+
+        def offset_bin(ratio_bin: np.ndarray) -> np.ndarray:
+            offset = tq - np.exp(ratio_bin * align.ratio_bin) * tr
+            return np.floor(offset / align.offset_bin_s).astype(np.int64)
+
+        return cls(lower, np.rint(pitch / align.pitch_bin_semitones).astype(np.int64),
+                   offset_bin(lower), offset_bin(lower + 1))
+
+    def of(self, hit_rows: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Ratio, pitch and offset bins of the votes of ``hit_rows``, and each vote's hit."""
+        lower = self.lower[hit_rows]
+        pitch = self.pitch[hit_rows]
+        return (np.concatenate([lower, lower + 1]), np.concatenate([pitch, pitch]),
+                np.concatenate([self.offset_lower[hit_rows], self.offset_upper[hit_rows]]),
+                np.concatenate([hit_rows, hit_rows]))
+
+
 def _segments_of_work(
     wid: int,
-    rows: np.ndarray,
-    doubled: np.ndarray,
-    ratio_bin: np.ndarray,
-    pitch_bin: np.ndarray,
-    offset_bin: np.ndarray,
+    hit_rows: np.ndarray,
+    votes: _Votes,
     tq: np.ndarray,
     spq: np.ndarray,
     tr: np.ndarray,
@@ -147,6 +169,7 @@ def _segments_of_work(
     anchor: np.ndarray,
     members: np.ndarray | None,
     align: AlignSettings,
+    used_hits: np.ndarray,
     *,
     cells: float,
     total_cells: float,
@@ -154,35 +177,34 @@ def _segments_of_work(
 ) -> list[AudioSegmentMatch]:
     """Find every strong cell of one work's votes and turn it into segments.
 
-    ``rows`` index the votes of this work; ``doubled`` maps a vote to its hit.
+    ``hit_rows`` are this work's hits; ``used_hits`` marks the hits an earlier line took.
     """
-    rb, pb, ob = ratio_bin[rows], pitch_bin[rows], offset_bin[rows]
-    hit_of_vote = doubled[rows]
-    # One integer per (ratio, pitch, offset) cell: 1-D unique and searchsorted are fast.
+    rb, pb, ob, hit_of_vote = votes.of(hit_rows)
+    # One integer per (ratio, pitch, offset) cell, the neighbours of a cell at fixed steps.
     origin = (rb.min(), pb.min() - 1, ob.min() - 1)
     n_pitch = int(pb.max() - origin[1]) + 2
     n_offset = int(ob.max() - origin[2]) + 2
     keys = ((rb - origin[0]) * n_pitch + (pb - origin[1])) * n_offset + (ob - origin[2])
-    cell, cell_of_vote, counts = np.unique(keys, return_inverse=True, return_counts=True)
-    strong = np.flatnonzero(counts >= align.min_votes)
+    strong = _strongest_cells(keys, align)
     if strong.size == 0:
         return []
-    strong = strong[np.argsort(-counts[strong], kind="stable")][: align.max_cells_per_work]
-    # Votes grouped by cell (CSR), so a neighbourhood is nine binary searches.
-    by_cell = np.argsort(cell_of_vote, kind="stable")
-    starts = np.concatenate([[0], np.cumsum(counts)])
+    # Only the votes around the strong cells are looked at again: grouped by cell (CSR), so a
+    # neighbourhood is nine binary searches.
     neighbours = np.array([dp * n_offset + do for dp in (-1, 0, 1) for do in (-1, 0, 1)])
+    near = np.flatnonzero(np.isin(keys, (strong[:, None] + neighbours).ravel()))
+    by_cell = near[np.argsort(keys[near], kind="stable")]
+    cell, counts = np.unique(keys[by_cell], return_counts=True)
+    starts = np.concatenate([[0], np.cumsum(counts)])
     # Expected chance hits in the inlier band of one neighbourhood: this work's votes spread
     # evenly over its cells, times three pitch cells, times the band's share of an offset cell.
     band_share = 2 * align.line_tolerance_s / align.offset_bin_s
-    expected = max(rows.size * 3 * band_share / cells, 1e-9)
-    used_hits = np.zeros(doubled.size, dtype=bool)
+    expected = max(hit_of_vote.size * 3 * band_share / cells, 1e-9)
     found: list[AudioSegmentMatch] = []
-    for c in strong:
-        wanted = cell[c] + neighbours
+    for key in strong:
+        wanted = key + neighbours
         at = np.minimum(np.searchsorted(cell, wanted), cell.size - 1)
-        votes = np.concatenate([by_cell[starts[i]: starts[i + 1]] for i in at[cell[at] == wanted]])
-        near_hits = hit_of_vote[votes]
+        picked = np.concatenate([by_cell[starts[i]: starts[i + 1]] for i in at[cell[at] == wanted]])
+        near_hits = hit_of_vote[picked]
         near_hits = near_hits[~used_hits[near_hits]]
         if near_hits.size < align.min_votes:
             continue
@@ -219,6 +241,44 @@ def _segments_of_work(
                 )
             )
     return found
+
+
+def _grouping_order(values: np.ndarray) -> np.ndarray:
+    """Indices that sort non-negative integers (work ids) stably.
+
+    Two stable passes over 16-bit digits, which NumPy sorts by radix in linear time; a
+    comparison sort of the tens of millions of votes a long query casts took seconds.
+    """
+    if values.size == 0 or int(values.max()) >= 1 << 32:
+        return np.argsort(values, kind="stable")
+    order = np.argsort((values & 0xFFFF).astype(np.uint16), kind="stable")
+    high = values[order] >> 16
+    if high.any():
+        order = order[np.argsort(high.astype(np.uint16), kind="stable")]
+    return order
+
+
+#: Cells of one work counted in a dense array up to this many (a 3-hour reference against a
+#: 3-minute query spans about 12 million); beyond, they are sorted and counted.
+_DENSE_CELLS = 1 << 24
+
+
+def _strongest_cells(keys: np.ndarray, align: AlignSettings) -> np.ndarray:
+    """Keys of the cells holding at least ``min_votes`` votes, most votes first (ties in key
+    order), at most ``max_cells_per_work``.
+
+    Why counting, not sorting: a query against hours of music casts tens of millions of
+    chance votes, and sorting them per work was most of a scan's time.
+    """
+    if int(keys.max()) < _DENSE_CELLS:
+        counts = np.bincount(keys)
+        cell = np.flatnonzero(counts >= align.min_votes)
+        counts = counts[cell]
+    else:
+        cell, counts = np.unique(keys, return_counts=True)
+        strong = counts >= align.min_votes
+        cell, counts = cell[strong], counts[strong]
+    return cell[np.argsort(-counts, kind="stable")][: align.max_cells_per_work]
 
 
 def _fit_line(
