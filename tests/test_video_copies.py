@@ -11,7 +11,7 @@ from homage.config import Settings
 from homage.library import Library
 from homage.pipeline import compare_files, index_paths, scan_paths
 from homage.types import Match
-from synth_video import Footage
+from synth_video import FPS, SIZE, Footage, shots, write_video
 
 
 def _settings(tmp_path: Path) -> Settings:
@@ -88,3 +88,13 @@ def test_kinds_without_copy_look_at_no_frames(footage: Footage) -> None:
                            settings=Settings(kinds=("copy",), threshold=1.0))
     assert result.matches == ()
     assert np.isfinite(result.duration)
+
+
+def test_black_between_shots_is_no_evidence_of_a_copy(tmp_path: Path) -> None:
+    # a film that opens on black, a video with black between two shots of its own: every
+    # black frame looks like every other, so what they share is no copy
+    black = [np.zeros((*SIZE, 3), np.uint8)] * (2 * FPS)
+    film = write_video(tmp_path / "film.mp4", [*black, *shots([3, 4], 4.0)])
+    video = write_video(tmp_path / "video.mp4", [*shots([10], 3.0), *black, *shots([11], 3.0)])
+    result = compare_files(video, film, settings=Settings(kinds=("copy",)))
+    assert result.matches == ()

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from homage.cpus import describing_threads
 from homage.match.homage_model import RESTYLE
 from homage.match.restyle import RestyleModel, aligned_aspects, restyle_features
-from homage.match.vector_index import NeighbourSearch
+from homage.match.vector_index import Neighbours, NeighbourSearch
 from homage.match.video_align import (
     VideoSegmentMatch,
     align_frames,
@@ -28,7 +29,7 @@ from homage.media.video import video_frames
 from homage.shots import CutDetector
 from homage.types import Match, Transform
 from homage.visual import descriptor_for
-from homage.visual.looks import LOOK_DIM, frame_looks, mirror_looks
+from homage.visual.looks import LOOK_DIM, frame_looks, luma_spread, mirror_looks
 from homage.visual.pdq import SAME_PICTURE, hamming, pdq_bits
 from homage.visual.prints import LABELS_KEPT, VisualPrint, VisualSettings
 
@@ -58,12 +59,15 @@ def describe_video(
                         "looks", "labels", "label_scores")}
     done = 0.0
     previous = None
+    inference, decoding = describing_threads(mirrored=mirrored)
     for batch in prefetch(video_frames(path, fps=settings.fps, size=descriptor.input_size,
                                        max_seconds=max_seconds, observer=cuts.update,
-                                       remove_borders=settings.remove_borders)):
+                                       remove_borders=settings.remove_borders,
+                                       threads=decoding)):
         parts["times"].append(batch.times.astype(np.float32))
         parts["boxes"].append(batch.boxes)
-        vectors, labels, scores = descriptor.describe_labelled(batch.frames, LABELS_KEPT)
+        vectors, labels, scores = descriptor.describe_labelled(batch.frames, LABELS_KEPT,
+                                                               threads=inference)
         parts["vectors"].append(vectors)
         if labels is not None and scores is not None:
             parts["labels"].append(labels)
@@ -73,7 +77,7 @@ def describe_video(
         previous = batch.frames[-1]
         if mirrored:
             flipped = np.ascontiguousarray(batch.frames[:, :, ::-1])
-            parts["mirrored"].append(descriptor.describe(flipped))
+            parts["mirrored"].append(descriptor.describe(flipped, threads=inference))
             parts["mirrored_pdq"].append(pdq_bits(flipped))
         if advance is not None:
             advance(float(batch.times[-1]) - done)
@@ -146,6 +150,9 @@ def copy_segments(
     neighbours = {False: index.search(query.print.vectors, k=align.neighbours)}
     if not descriptor_for(settings.descriptor).mirror_invariant:
         neighbours[True] = index.search(query.mirrored, k=align.neighbours)
+    blank = blank_frames(query.print)
+    if blank.any():
+        neighbours = {side: _without(found, blank) for side, found in neighbours.items()}
     segments = align_frames(
         query.print.times.astype(np.float64), neighbours,
         reference_durations=durations, query_duration=query_duration,
@@ -159,6 +166,26 @@ def copy_segments(
         for s in segments
     ]
     return suppress_duplicates(scored)
+
+
+#: A frame whose luma spreads less than this (standard deviation, 0-1) shows nothing: black
+#: between shots, the end of a fade.
+BLANK_LUMA_SPREAD = 0.01
+
+
+def blank_frames(frames: VisualPrint) -> np.ndarray:
+    """(n,) bool: the frames that show nothing.  Every blank frame looks like every other
+    (a black frame in a query found a film's opening black at 0.93), so they are no evidence
+    of a copy.  Without stored looks no frame is called blank."""
+    if frames.looks is None:
+        return np.zeros(len(frames), dtype=bool)
+    return luma_spread(frames.looks) < BLANK_LUMA_SPREAD
+
+
+def _without(found: Neighbours, rows: np.ndarray) -> Neighbours:
+    """``found`` with the neighbours of ``rows`` taken away."""
+    return Neighbours(work=np.where(rows[:, None], -1, found.work), time=found.time,
+                      similarity=found.similarity)
 
 
 def _check_layout(segment: VideoSegmentMatch, query: QueryFrames,

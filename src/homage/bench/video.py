@@ -136,7 +136,8 @@ def run_homage(
             predictions.extend(
                 SegmentPair(str(query.path), names[s.work], s.query_start, s.query_end,
                             s.reference_start, s.reference_end, s.score) for s in found)
-        stats = library.stats()
+    with Library.open(library_dir, visual=visual) as library:
+        stats = library.stats()  # measured once closing has folded the write-ahead log back
     system = SystemResult(
         name=name, predictions=canonical(predictions, corpus.references),
         index_cpu_seconds=index_cpu, reference_seconds=stats.total_duration,

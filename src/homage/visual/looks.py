@@ -87,6 +87,15 @@ def frame_looks(frames: np.ndarray, previous: np.ndarray | None = None) -> np.nd
     return looks
 
 
+def luma_spread(looks: np.ndarray) -> np.ndarray:
+    """Each frame's luma spread (standard deviation of luma, 0-1), read from its looks."""
+    return np.asarray(looks)[:, PARTS["texture"].start + _LUMA_SPREAD]
+
+
+#: Where ``_texture`` puts the luma spread among its numbers.
+_LUMA_SPREAD = 2
+
+
 def mirror_looks(looks: np.ndarray) -> np.ndarray:
     """The looks of the same frames flipped left to right, without describing them again.
 
