@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from homage.cpus import cpu_budget, inference_threads
+from homage.cpus import cpu_budget, describing_threads, inference_threads
 
 ALLOWED = len(os.sched_getaffinity(0))
 
@@ -42,3 +42,18 @@ def test_inference_threads_are_capped(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     assert inference_threads(most=1) == 1
     assert inference_threads() == min(2, ALLOWED)
+
+
+@pytest.mark.parametrize(("budget", "reference", "query"), [
+    # (inference, decoder) threads: a reference leaves the decoder a core, a query does not
+    ("1", (1, 1), (1, 1)),
+    ("2", (1, 1), (2, 1)),
+    ("8", (2, 6), (2, 6)),
+])
+def test_describing_splits_the_budget_between_model_and_decoder(
+        monkeypatch: pytest.MonkeyPatch, budget: str, reference: tuple[int, int],
+        query: tuple[int, int]) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(8)))
+    monkeypatch.setenv("OMP_NUM_THREADS", budget)
+    assert describing_threads(mirrored=False) == reference
+    assert describing_threads(mirrored=True) == query

@@ -109,6 +109,7 @@ def video_frames(
     observer: FrameObserver | None = None,
     remove_borders: bool = True,
     fast_decode: bool = True,
+    threads: int | None = None,
 ) -> Iterator[FrameBatch]:
     """Decode the first video stream of ``path``, keeping about ``fps`` frames per second.
 
@@ -128,6 +129,8 @@ def video_frames(
     fast_decode:
         Skip decoding frames no other frame refers to (B-frames, usually half of a film):
         about twice as fast, and a few frames per second are all that matching keeps.
+    threads:
+        FFmpeg decoding threads; by default the process's CPU budget.
 
     Raises
     ------
@@ -141,7 +144,8 @@ def video_frames(
     with open_container(path) as container:
         stream = _video_stream(container, path)
         stream.thread_type = "AUTO"
-        stream.thread_count = cpu_budget()  # FFmpeg's default is every core of the machine
+        # FFmpeg's default is every core of the machine
+        stream.thread_count = cpu_budget() if threads is None else threads
         if fast_decode:
             stream.codec_context.skip_frame = "NONREF"
         sampler = _Sampler(fps=fps, size=size, remove_borders=remove_borders,

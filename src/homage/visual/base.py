@@ -26,16 +26,21 @@ class FrameDescriptor(ABC):
     mirror_invariant: bool = False
 
     @abstractmethod
-    def describe(self, frames: np.ndarray) -> np.ndarray:
-        """``frames`` (n, height, width, 3) uint8 RGB → (n, dim) float32, rows of unit norm."""
+    def describe(self, frames: np.ndarray, *, threads: int | None = None) -> np.ndarray:
+        """``frames`` (n, height, width, 3) uint8 RGB → (n, dim) float32, rows of unit norm.
+
+        ``threads`` asks a model for that many inference threads (the caller knows what else
+        runs beside it); None keeps the descriptor's own choice, and cheap descriptors ignore
+        it.
+        """
 
     def describe_labelled(
-        self, frames: np.ndarray, k: int,
+        self, frames: np.ndarray, k: int, *, threads: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """Vectors plus each frame's ``k`` likeliest class indices (n, k) and probabilities
         (n, k), from the same pass; descriptors that are not classifiers give None for both.
         """
-        return self.describe(frames), None, None
+        return self.describe(frames, threads=threads), None, None
 
 
 def l2_normalise(vectors: np.ndarray) -> np.ndarray:

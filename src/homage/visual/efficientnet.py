@@ -30,6 +30,7 @@ import numpy as np
 from homage.cpus import inference_threads
 from homage.errors import HomageError, ParameterError
 from homage.visual.base import FrameDescriptor, l2_normalise
+from homage.visual.onnx_sessions import SessionPool
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -200,13 +201,14 @@ class EfficientNetLite0(FrameDescriptor):
         self.threads = threads
         self.batch_size = batch_size
         self.cache_dir = cache_dir
-        self._inference: onnxruntime.InferenceSession | None = None
+        self._sessions: SessionPool | None = None
 
-    def describe(self, frames: np.ndarray) -> np.ndarray:
+    def describe(self, frames: np.ndarray, *, threads: int | None = None) -> np.ndarray:
         """``frames`` (n, height, width, 3) uint8 RGB → (n, 1280) float32 unit rows."""
-        return self.describe_with_logits(frames)[0]
+        return self.describe_with_logits(frames, threads=threads)[0]
 
-    def describe_with_logits(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def describe_with_logits(self, frames: np.ndarray, *, threads: int | None = None
+                             ) -> tuple[np.ndarray, np.ndarray]:
         """Descriptors and ImageNet logits from one pass over ``frames``.
 
         Parameters
@@ -225,7 +227,7 @@ class EfficientNetLite0(FrameDescriptor):
         frames = _check_frames(frames)
         if len(frames) == 0:
             return np.zeros((0, self.dim), np.float32), np.zeros((0, 1000), np.float32)
-        session = self._session()
+        session = self._session(threads)
         parts = [session.run(["gem", "logits"], {"frames": frames[i:i + self.batch_size]})
                  for i in range(0, len(frames), self.batch_size)]
         vectors = np.concatenate([p[0] for p in parts])
@@ -233,9 +235,9 @@ class EfficientNetLite0(FrameDescriptor):
         return l2_normalise(vectors), logits.astype(np.float32, copy=False)
 
     def describe_labelled(
-        self, frames: np.ndarray, k: int,
+        self, frames: np.ndarray, k: int, *, threads: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-        vectors, logits = self.describe_with_logits(frames)
+        vectors, logits = self.describe_with_logits(frames, threads=threads)
         indices, probabilities = top_k(logits, k)
         return vectors, indices, probabilities
 
@@ -244,17 +246,10 @@ class EfficientNetLite0(FrameDescriptor):
         both (n, k), as :func:`top_k` returns them."""
         return top_k(self.describe_with_logits(frames)[1], k)
 
-    def _session(self) -> onnxruntime.InferenceSession:
-        if self._inference is None:
-            import onnxruntime
-
-            options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = self.threads
-            options.inter_op_num_threads = 1
-            self._inference = onnxruntime.InferenceSession(
-                str(converted_model_path(cache_dir=self.cache_dir)), options,
-                providers=["CPUExecutionProvider"])
-        return self._inference
+    def _session(self, threads: int | None) -> onnxruntime.InferenceSession:
+        if self._sessions is None:
+            self._sessions = SessionPool(converted_model_path(cache_dir=self.cache_dir))
+        return self._sessions.get(self.threads if threads is None else threads)
 
 
 def _check_frames(frames: np.ndarray) -> np.ndarray:

@@ -16,16 +16,13 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from homage.cpus import inference_threads
 from homage.errors import ParameterError
 from homage.visual.base import FrameDescriptor, l2_normalise
-
-if TYPE_CHECKING:
-    import onnxruntime
+from homage.visual.onnx_sessions import SessionPool
 
 PREFIX = "onnx:"
 _MEAN = np.array([0.485, 0.456, 0.406], np.float32)
@@ -64,8 +61,13 @@ class OnnxFileDescriptor(FrameDescriptor):
                                  "built with it; re-index into a new library folder")
         self.name = name
         self.batch_size = batch_size
-        self._session = self._load(inference_threads() if threads is None else threads)
-        shape = self._session.get_inputs()[0].shape
+        self.threads = inference_threads() if threads is None else threads
+        self._sessions = SessionPool(self.path)
+        try:
+            shape = self._sessions.get(self.threads).get_inputs()[0].shape
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ParameterError(f"{self.path}: not a loadable ONNX model ({first})") from exc
         if len(shape) != 4:
             raise ParameterError(f"{self.path}: expected one NCHW image input, got {shape}")
         height, width = (d if isinstance(d, int) and d > 0 else _DEFAULT_SIDE
@@ -73,39 +75,26 @@ class OnnxFileDescriptor(FrameDescriptor):
         self.input_size = (height, width)
         self.dim = int(self._run(np.zeros((1, height, width, 3), np.uint8)).shape[1])
 
-    def describe(self, frames: np.ndarray) -> np.ndarray:
+    def describe(self, frames: np.ndarray, *, threads: int | None = None) -> np.ndarray:
         """(n, h, w, 3) uint8 RGB at ``input_size`` → (n, dim) float32 unit rows."""
         frames = np.asarray(frames)
         if len(frames) == 0:
             return np.zeros((0, self.dim), np.float32)
-        parts = [self._run(frames[i:i + self.batch_size])
+        parts = [self._run(frames[i:i + self.batch_size], threads)
                  for i in range(0, len(frames), self.batch_size)]
         return l2_normalise(np.concatenate(parts))
 
-    def _run(self, frames: np.ndarray) -> np.ndarray:
+    def _run(self, frames: np.ndarray, threads: int | None = None) -> np.ndarray:
+        session = self._sessions.get(self.threads if threads is None else threads)
         batch = ((frames.astype(np.float32) / 255.0 - _MEAN) / _STD).transpose(0, 3, 1, 2)
-        feed = {self._session.get_inputs()[0].name: np.ascontiguousarray(batch)}
-        output = np.asarray(self._session.run(None, feed)[0], dtype=np.float32)
+        feed = {session.get_inputs()[0].name: np.ascontiguousarray(batch)}
+        output = np.asarray(session.run(None, feed)[0], dtype=np.float32)
         if output.ndim == 4:  # a feature map: GeM-pooled, as the default descriptor is
             output = np.mean(np.maximum(output, 1e-6) ** 3, axis=(2, 3)) ** (1 / 3)
         if output.ndim != 2 or len(output) != len(frames):
             raise ParameterError(f"{self.path}: first output has shape {output.shape}; "
                                  "expected (n, d) or (n, c, h, w)")
         return output
-
-    def _load(self, threads: int) -> onnxruntime.InferenceSession:
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        try:
-            return onnxruntime.InferenceSession(str(self.path), options,
-                                                providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own untyped errors
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ParameterError(f"{self.path}: not a loadable ONNX model ({first})") from exc
-
 
 def _digest(path: Path) -> str:
     digest = hashlib.sha256()

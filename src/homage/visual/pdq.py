@@ -43,6 +43,6 @@ class PdqDescriptor(FrameDescriptor):
     dim = BITS
     input_size = (128, 128)
 
-    def describe(self, frames: np.ndarray) -> np.ndarray:
+    def describe(self, frames: np.ndarray, *, threads: int | None = None) -> np.ndarray:
         bits = np.unpackbits(pdq_bits(frames), axis=1).astype(np.float32)
         return (2.0 * bits - 1.0) / np.sqrt(BITS)
