@@ -229,6 +229,14 @@ def test_batching_does_not_change_the_vectors(descriptor: EfficientNetLite0,
                                atol=1e-5)
 
 
+def test_the_thread_count_changes_nothing_but_speed(descriptor: EfficientNetLite0) -> None:
+    # a reference is described on one thread, a query on two: their vectors must agree
+    frames = np.random.default_rng(3).integers(0, 256, (4, 224, 224, 3), dtype=np.uint8)
+    one, two = (descriptor.describe_labelled(frames, 3, threads=n) for n in (1, 2))
+    np.testing.assert_allclose(one[0], two[0], atol=1e-5)
+    np.testing.assert_array_equal(one[1], two[1])
+
+
 def test_describe_handles_no_frames_and_refuses_wrong_ones(
         descriptor: EfficientNetLite0) -> None:
     assert descriptor.describe(np.zeros((0, 224, 224, 3), np.uint8)).shape == (0, 1280)
