@@ -89,6 +89,15 @@ def test_a_copy_at_another_speed_is_found_with_that_speed(speed: float) -> None:
     assert segment.frames == 20
 
 
+def test_a_copy_too_short_to_pin_its_speed_is_reported_at_normal_speed() -> None:
+    # three frames sit on a line of every speed searched: the likeliest, x1, wins the tie
+    short = np.array([4.0, 4.5, 5.0])
+    [segment] = align(short, line(short, 1.0, 30.0))
+    assert segment.speed == pytest.approx(1.0, rel=0.03)
+    assert (segment.reference_start, segment.reference_end) == pytest.approx((33.75, 35.25),
+                                                                             abs=0.1)
+
+
 def test_two_shots_of_one_reference_out_of_order_are_two_segments() -> None:
     times = np.where(QUERY < 5.0, QUERY + 30.0, QUERY + 5.0)  # [30, 35) then [10, 15)
     first, second = align(QUERY, neighbours(np.ones((20, 1)), times[:, None],
