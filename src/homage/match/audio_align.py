@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from homage.audio import Fingerprints, FingerprintSettings
 from homage.match.hash_index import Hits
@@ -221,7 +221,7 @@ def _segments_of_work(
             n_anchor = int(np.unique(heads).size)
             if n_anchor < align.min_inliers:
                 continue
-            p_chance = float(stats.poisson.sf(n_anchor - 1, expected))
+            p_chance = float(special.pdtrc(n_anchor - 1, expected))  # Poisson P(X >= n)
             false_alarms = p_chance * total_cells / 27.0
             voters = np.unique(members[anchor[part]]) if members is not None else None
             found.append(

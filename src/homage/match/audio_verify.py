@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from homage.audio import FingerprintSettings, Peaks
 from homage.match.audio_align import AudioSegmentMatch, significance_score
@@ -91,7 +91,7 @@ def verify_candidate(
     voted = np.isin(landed_on[stretch], candidate.voters) & landed[stretch]
     fresh_trials = int(stop - start - voted.sum())
     fresh_hits = int(landed[stretch].sum() - voted.sum())
-    p_peaks = float(stats.binom.sf(fresh_hits - 1, max(fresh_trials, 1), p0)) \
+    p_peaks = float(special.bdtrc(fresh_hits - 1, max(fresh_trials, 1), p0)) \
         if fresh_hits > 0 else 1.0
     false_alarms = candidate.false_alarms * p_peaks * ref_idx.size
     r_start = float(ref_t[ref_idx[start]])
