@@ -67,7 +67,13 @@ class EventBuffer:
 class InboxSender:
     """Sends a worker's events to the run's inbox actor, found by name at the first send
     (a name, not a handle: Ray cannot promise to restart an actor whose constructor was
-    handed another actor).  With no name, events go nowhere."""
+    handed another actor).  With no name, events go nowhere.
+
+    Each send waits until the inbox holds the events: Ray orders the calls of one caller,
+    not of two, so a batch's last events sent without waiting could reach the inbox after
+    the caller, holding the batch's result, had emptied it for the last time (a file's
+    "done" then went missing, one run in a few).
+    """
 
     def __init__(self, name: str | None) -> None:
         self._name = name
@@ -76,11 +82,11 @@ class InboxSender:
     def __call__(self, events: list[ProgressEvent]) -> None:
         if self._name is None:
             return
-        if self._inbox is None:
-            import ray
+        import ray
 
+        if self._inbox is None:
             self._inbox = ray.get_actor(self._name)
-        self._inbox.put.remote(events)
+        ray.get(self._inbox.put.remote(events))
 
 
 class ProgressInbox:
