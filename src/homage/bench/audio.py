@@ -27,6 +27,7 @@ from homage.bench.harness import (
     cell_table,
     run_peers,
     score_system,
+    stats_at_rest,
     system_table,
     write_result,
 )
@@ -111,7 +112,6 @@ def _run_homage(corpus: AudioCorpus, library_dir: Path, settings: Settings,
         if report.failed:
             raise RuntimeError(f"homage failed to index: {report.failed[0]}")
         index_cpu = time.process_time() - cpu0
-        stats = library.stats()
         log("homage: scanning queries")
         predictions: list[SegmentPair] = []
         latencies: list[float] = []
@@ -130,7 +130,7 @@ def _run_homage(corpus: AudioCorpus, library_dir: Path, settings: Settings,
                                 m.reference_start, m.reference_end, m.score)
                     for m in result.matches
                 )
-        stats = library.stats()
+    stats = stats_at_rest(library_dir, settings=settings.audio)
     return SystemResult(
         name="homage", predictions=canonical(predictions, corpus.references),
         index_cpu_seconds=index_cpu, reference_seconds=stats.total_duration,

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from homage.bench.metrics import (
     SegmentPair,
@@ -24,8 +24,17 @@ from homage.bench.metrics import (
     recall_breakdown,
     segment_ap,
 )
+from homage.library import Library, LibraryStats
 
 logger = logging.getLogger(__name__)
+
+
+def stats_at_rest(location: Path, **open_options: Any) -> LibraryStats:
+    """The stats of the library at ``location``, opened afresh (with ``open_options``) after
+    the run closed it: closing folds SQLite's write-ahead log back, which after an index run
+    holds as much again as the database and would count twice in the index's size."""
+    with Library.open(location, create=False, **open_options) as library:
+        return library.stats()
 
 
 class LabelledTruth(Protocol):

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from homage.bench.harness import fmt, peer_threshold, write_result
+from homage.bench.harness import fmt, peer_threshold, stats_at_rest, write_result
 from homage.bench.homage_corpus import HomageQuery, HomageShot, build_homage_corpus
 from homage.bench.metrics import (
     SegmentPair,
@@ -117,7 +117,6 @@ def run_homage_bench(
         log(f"describing {len(corpus.queries)} queries")
         observed = [_observe(q, index, durations, refs, prints_of, visual)
                     for q in corpus.queries]
-        stats = library.stats()
 
         models = {"shipped": (MODEL, RESTYLE)}
         fitted: dict[str, object] = {}
@@ -133,6 +132,7 @@ def run_homage_bench(
                                      settings.threshold)
         runs["copy-descriptor"] = _copy_descriptor_run(test, names)
         runs["per-frame-pdq"] = _pdq_run(test, refs, prints_of, names)
+    stats = stats_at_rest(library_dir, visual=visual)
 
     truth = [s for o in test for s in o.query.shots]
     negatives = [str(o.query.path) for o in test if o.query.negative]

@@ -30,6 +30,7 @@ from homage.bench.harness import (
     cell_table,
     run_peers,
     score_system,
+    stats_at_rest,
     system_table,
     write_result,
 )
@@ -136,8 +137,7 @@ def run_homage(
             predictions.extend(
                 SegmentPair(str(query.path), names[s.work], s.query_start, s.query_end,
                             s.reference_start, s.reference_end, s.score) for s in found)
-    with Library.open(library_dir, visual=visual) as library:
-        stats = library.stats()  # measured once closing has folded the write-ahead log back
+    stats = stats_at_rest(library_dir, visual=visual)
     system = SystemResult(
         name=name, predictions=canonical(predictions, corpus.references),
         index_cpu_seconds=index_cpu, reference_seconds=stats.total_duration,
