@@ -47,5 +47,5 @@ def describing_threads(*, mirrored: bool) -> tuple[int, int]:
     against 32.1 s with one).  The decoder gets what inference leaves, at least one.
     """
     budget = cpu_budget()
-    inference = inference_threads() if mirrored else max(1, min(2, budget - 1))
+    inference = inference_threads() if mirrored else min(inference_threads(), max(1, budget - 1))
     return inference, max(1, budget - inference)
