@@ -11,7 +11,7 @@ from homage.config import Settings
 from homage.library import Library
 from homage.pipeline import compare_files, index_paths, scan_paths
 from homage.types import Match
-from synth_video import FPS, SIZE, Footage, shots, write_video
+from synth_video import FPS, SIZE, Footage, excerpt, read_all, shot_frame, shots, write_video
 
 
 def _settings(tmp_path: Path) -> Settings:
@@ -98,3 +98,23 @@ def test_black_between_shots_is_no_evidence_of_a_copy(tmp_path: Path) -> None:
     video = write_video(tmp_path / "video.mp4", [*shots([10], 3.0), *black, *shots([11], 3.0)])
     result = compare_files(video, film, settings=Settings(kinds=("copy",)))
     assert result.matches == ()
+
+
+def test_a_film_shown_small_inside_other_footage_is_found_in_its_inset(
+        footage: Footage, tmp_path: Path) -> None:
+    # a reaction video: its own footage fills the frame, the film plays in a box inside it
+    film = excerpt(read_all(footage.ref), 6.0, 12.0)
+    h, w = SIZE
+    top, left, bottom, right = 80, 150, 80 + h // 2, 150 + w // 2  # a quarter of the frame
+    frames = []
+    for i, picture in enumerate(film):
+        frame = shot_frame(18, i / FPS)
+        frame[top:bottom, left:right] = picture[::2, ::2]
+        frames.append(frame)
+    video = write_video(tmp_path / "reaction.mp4", [*shots([19], 2.0), *frames])
+    result = compare_files(video, footage.ref, settings=Settings(kinds=("copy",)))
+    assert [(round(m.query_start), round(m.query_end)) for m in result.matches] == [(2, 8)]
+    [match] = result.matches
+    assert _near(match, (2.0, 8.0), (6.0, 12.0))
+    assert match.transform.region == pytest.approx(
+        (left / w, top / h, right / w, bottom / h), abs=0.03)

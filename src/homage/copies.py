@@ -24,11 +24,13 @@ from homage.match.video_align import (
     suppress_duplicates,
 )
 from homage.match.video_score import calibration_for, score_segment
+from homage.media.insets import PER_FRAME, InsetFinder
 from homage.media.prefetch import prefetch
-from homage.media.video import video_frames
+from homage.media.video import resize_rgb, video_frames
 from homage.shots import CutDetector
 from homage.types import Match, Transform
 from homage.visual import descriptor_for
+from homage.visual.base import FrameDescriptor
 from homage.visual.looks import LOOK_DIM, frame_looks, luma_spread, mirror_looks
 from homage.visual.pdq import SAME_PICTURE, hamming, pdq_bits
 from homage.visual.prints import LABELS_KEPT, VisualPrint, VisualSettings
@@ -40,26 +42,39 @@ Advance = Callable[[float], None]
 @dataclass(frozen=True)
 class QueryFrames:
     """A query's frames as decoded and mirrored: ``mirrored`` (n, dim) and ``mirrored_pdq``
-    (n, 32) describe each frame of ``print`` flipped left to right."""
+    (n, 32) describe each frame of ``print`` flipped left to right.
+
+    ``inset_boxes`` (n, k, 4) is where each frame may hold a picture in the picture, its k
+    likeliest, as (left, top, right, bottom) fractions of the frame (NaN where it holds fewer);
+    ``insets`` (n, k, dim) and ``inset_pdq`` (n, k, 32) describe those insets alone (zeros
+    where none): footage shown small inside other footage is found by its inset
+    (``homage.media.insets``).
+    """
 
     print: VisualPrint
     mirrored: np.ndarray
     mirrored_pdq: np.ndarray
+    insets: np.ndarray | None = None
+    inset_pdq: np.ndarray | None = None
+    inset_boxes: np.ndarray | None = None
 
 
 def describe_video(
-    path: Path, settings: VisualSettings, *, mirrored: bool = False,
+    path: Path, settings: VisualSettings, *, query: bool = False,
     max_seconds: float | None = None, advance: Advance | None = None,
 ) -> QueryFrames:
-    """Sample, describe and cut one video; ``mirrored`` also describes flipped frames."""
+    """Sample, describe and cut one video; a ``query`` is also described flipped, and the
+    insets of its frames on their own (a reference is matched whole, as stored)."""
     descriptor = descriptor_for(settings.descriptor)
     cuts = CutDetector()
+    insets = InsetFinder() if query else None
     parts: dict[str, list[np.ndarray]] = {
         k: [] for k in ("times", "boxes", "vectors", "pdq", "mirrored", "mirrored_pdq",
-                        "looks", "labels", "label_scores")}
+                        "looks", "labels", "label_scores", "insets", "inset_pdq",
+                        "inset_boxes")}
     done = 0.0
     previous = None
-    inference, decoding = describing_threads(mirrored=mirrored)
+    inference, decoding = describing_threads(mirrored=query)
     for batch in prefetch(video_frames(path, fps=settings.fps, size=descriptor.input_size,
                                        max_seconds=max_seconds, observer=cuts.update,
                                        remove_borders=settings.remove_borders,
@@ -75,16 +90,25 @@ def describe_video(
         parts["pdq"].append(pdq_bits(batch.frames))
         parts["looks"].append(frame_looks(batch.frames, previous))
         previous = batch.frames[-1]
-        if mirrored:
+        if query:
             flipped = np.ascontiguousarray(batch.frames[:, :, ::-1])
             parts["mirrored"].append(descriptor.describe(flipped, threads=inference))
             parts["mirrored_pdq"].append(pdq_bits(flipped))
+        if insets is not None:
+            shots = np.searchsorted(np.asarray(cuts.cuts), batch.times, side="right")
+            boxes, vectors, hashes = _describe_insets(batch.frames, shots, insets, descriptor,
+                                                      inference)
+            parts["inset_boxes"].append(boxes)
+            parts["insets"].append(vectors)
+            parts["inset_pdq"].append(hashes)
         if advance is not None:
             advance(float(batch.times[-1]) - done)
             done = float(batch.times[-1])
     empty = {"times": (0,), "boxes": (0, 4), "vectors": (0, descriptor.dim), "pdq": (0, 32),
              "mirrored": (0, descriptor.dim), "mirrored_pdq": (0, 32), "looks": (0, LOOK_DIM),
-             "labels": (0, LABELS_KEPT), "label_scores": (0, LABELS_KEPT)}
+             "labels": (0, LABELS_KEPT), "label_scores": (0, LABELS_KEPT),
+             "insets": (0, PER_FRAME, descriptor.dim), "inset_pdq": (0, PER_FRAME, 32),
+             "inset_boxes": (0, PER_FRAME, 4)}
     joined = {k: np.concatenate(v) if v else np.zeros(empty[k], np.float32)
               for k, v in parts.items()}
     classified = len(parts["labels"]) > 0 or len(joined["times"]) == 0
@@ -93,7 +117,39 @@ def describe_video(
                          pdq=joined["pdq"].astype(np.uint8), looks=joined["looks"],
                          labels=joined["labels"].astype(np.int64) if classified else None,
                          label_scores=joined["label_scores"] if classified else None)
-    return QueryFrames(frames, joined["mirrored"], joined["mirrored_pdq"].astype(np.uint8))
+    seen_insets = {} if insets is None else {
+        "insets": joined["insets"], "inset_pdq": joined["inset_pdq"].astype(np.uint8),
+        "inset_boxes": joined["inset_boxes"]}
+    return QueryFrames(frames, joined["mirrored"], joined["mirrored_pdq"].astype(np.uint8),
+                       **seen_insets)
+
+
+def _describe_insets(frames: np.ndarray, shots: np.ndarray, finder: InsetFinder,
+                     descriptor: FrameDescriptor, threads: int
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The inset boxes of a batch of frames, and the descriptors and PDQ hashes of the insets,
+    each cut out and scaled to the descriptor's input size: (n, k, 4) with NaN where none,
+    (n, k, dim) and (n, k, 32) with zeros there.  An inset that shows nothing (a black box)
+    is no inset: like a blank frame, it would look like every other."""
+    boxes = finder.boxes(frames, shots)
+    h, w = frames.shape[1:3]
+    crops, places = [], []
+    for row, slot in zip(*np.nonzero(~np.isnan(boxes[:, :, 0])), strict=True):
+        left, top, right, bottom = boxes[row, slot]
+        crop = frames[row, round(top * h):round(bottom * h), round(left * w):round(right * w)]
+        if (crop @ _LUMA).std() / 255.0 < BLANK_LUMA_SPREAD:
+            boxes[row, slot] = np.nan
+            continue
+        crops.append(resize_rgb(crop, descriptor.input_size))
+        places.append((row, slot))
+    vectors = np.zeros((*boxes.shape[:2], descriptor.dim), dtype=np.float32)
+    hashes = np.zeros((*boxes.shape[:2], 32), dtype=np.uint8)
+    if crops:
+        pictures = np.stack(crops)
+        rows, slots = np.array(places).T
+        vectors[rows, slots] = descriptor.describe(pictures, threads=threads)
+        hashes[rows, slots] = pdq_bits(pictures)
+    return boxes, vectors, hashes
 
 
 def copy_matches(
@@ -153,6 +209,12 @@ def copy_segments(
     blank = blank_frames(query.print)
     if blank.any():
         neighbours = {side: _without(found, blank) for side, found in neighbours.items()}
+    if query.insets is not None and query.inset_boxes is not None:
+        rows, slots = np.nonzero(~np.isnan(query.inset_boxes[:, :, 0]))
+        if rows.size:
+            found = index.search(query.insets[rows, slots], k=align.neighbours)
+            neighbours[False] = _with_insets(neighbours[False], found, rows, slots,
+                                             query.inset_boxes.shape[1])
     segments = align_frames(
         query.print.times.astype(np.float64), neighbours,
         reference_durations=durations, query_duration=query_duration,
@@ -161,12 +223,14 @@ def copy_segments(
     prints = {w: prints_of(w) for w in {s.work for s in segments}}
     scored = [
         score_segment(dataclasses.replace(
-            _check_layout(s, query, prints[s.work]),
+            _place_inset(_check_layout(s, query, prints[s.work]), query, prints[s.work]),
             distinctiveness=distinctiveness(s, neighbours[False])), calibration)
         for s in segments
     ]
     return suppress_duplicates(scored)
 
+
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 #: A frame whose luma spreads less than this (standard deviation, 0-1) shows nothing: black
 #: between shots, the end of a fade.
@@ -186,6 +250,52 @@ def _without(found: Neighbours, rows: np.ndarray) -> Neighbours:
     """``found`` with the neighbours of ``rows`` taken away."""
     return Neighbours(work=np.where(rows[:, None], -1, found.work), time=found.time,
                       similarity=found.similarity)
+
+
+def _with_insets(found: Neighbours, inset: Neighbours, rows: np.ndarray, slots: np.ndarray,
+                 per_frame: int) -> Neighbours:
+    """The look-ups of whole frames with those of their insets beside them (``per_frame``
+    more blocks of columns, empty where a frame has no such inset): all vote in one
+    alignment, as the two orientations do, and the alignment takes whichever view a stretch
+    follows."""
+    n, k = found.work.shape
+    work = np.full((n, per_frame, k), -1, dtype=found.work.dtype)
+    time_ = np.zeros((n, per_frame, k), dtype=found.time.dtype)
+    similarity = np.full((n, per_frame, k), -1.0, dtype=found.similarity.dtype)
+    work[rows, slots], time_[rows, slots] = inset.work, inset.time
+    similarity[rows, slots] = inset.similarity
+    return Neighbours(work=np.hstack([found.work, work.reshape(n, -1)]),
+                      time=np.hstack([found.time, time_.reshape(n, -1)]),
+                      similarity=np.hstack([found.similarity, similarity.reshape(n, -1)]))
+
+
+def _place_inset(segment: VideoSegmentMatch, query: QueryFrames,
+                 reference: VisualPrint) -> VideoSegmentMatch:
+    """``segment`` found in an inset: its ``region`` and its ``layout`` measured on the inset,
+    where most of its inlier frames resemble the reference more by an inset than whole (the
+    footage around an inset is someone else's, and only the inset can be the very picture).
+    Other segments are returned as they are."""
+    if query.insets is None or query.inset_boxes is None or query.inset_pdq is None:
+        return segment
+    rows = segment.query_rows
+    ref_rows = np.clip(np.searchsorted(reference.times, segment.reference_times),
+                       0, len(reference.times) - 1)
+    vectors = reference.vectors[ref_rows]
+    whole = np.einsum("ij,ij->i", query.print.vectors[rows], vectors)
+    insets = np.einsum("isj,ij->is", query.insets[rows], vectors)
+    insets[np.isnan(query.inset_boxes[rows, :, 0])] = -np.inf
+    slot = np.argmax(insets, axis=1)
+    better = insets[np.arange(len(rows)), slot] > whole
+    if np.count_nonzero(better) * 2 <= len(rows):
+        return segment
+    picture = np.median(query.print.boxes[rows], axis=0)
+    inner = np.median(query.inset_boxes[rows[better], slot[better]], axis=0)
+    width, height = picture[2] - picture[0], picture[3] - picture[1]
+    region = (picture[0] + inner[0] * width, picture[1] + inner[1] * height,
+              picture[0] + inner[2] * width, picture[1] + inner[3] * height)
+    same = hamming(query.inset_pdq[rows, slot], reference.pdq[ref_rows]) <= SAME_PICTURE
+    return dataclasses.replace(segment, region=tuple(round(float(v), 3) for v in region),
+                               layout=max(segment.layout, float(np.mean(same & better))))
 
 
 def _check_layout(segment: VideoSegmentMatch, query: QueryFrames,
@@ -216,10 +326,12 @@ def _check_layout(segment: VideoSegmentMatch, query: QueryFrames,
 
 def _to_match(segment: VideoSegmentMatch, reference: str, frames: VisualPrint,
               aspects: tuple[str, ...] | None) -> Match:
+    region = segment.region
     inside = (frames.times >= segment.query_start) & (frames.times <= segment.query_end)
-    box = np.median(frames.boxes[inside], axis=0) if inside.any() else None
-    region = None if box is None or np.allclose(box, (0, 0, 1, 1), atol=0.02) \
-        else tuple(round(float(v), 3) for v in box)
+    if region is None and inside.any():
+        box = np.median(frames.boxes[inside], axis=0)
+        if not np.allclose(box, (0, 0, 1, 1), atol=0.02):
+            region = tuple(round(float(v), 3) for v in box)
     return Match(
         kind="visual_copy" if aspects is None else "visual_homage",
         reference=reference,

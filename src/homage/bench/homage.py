@@ -196,7 +196,7 @@ def _observe(query: HomageQuery, index: object, durations: dict[int, float],
              refs: ReferenceWindows, prints_of: Callable[[int], VisualPrint],
              visual: VisualSettings) -> _Observed:
     t0 = time.perf_counter()
-    frames = describe_video(query.path, visual, mirrored=True)
+    frames = describe_video(query.path, visual, query=True)
     segments = copy_segments(frames, index, durations, query.duration,  # type: ignore[arg-type]
                              prints_of=prints_of, settings=visual)
     restyle = []

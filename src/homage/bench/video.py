@@ -129,7 +129,7 @@ def run_homage(
         log(f"{name}: scanning {len(corpus.queries)} queries")
         for query in corpus.queries:
             t0 = time.perf_counter()
-            frames = describe_video(query.path, visual, mirrored=True)
+            frames = describe_video(query.path, visual, query=True)
             found = copy_segments(frames, index, durations, query.duration,
                                   prints_of=stored_frames(library), settings=visual)
             latencies.append(time.perf_counter() - t0)

@@ -53,7 +53,8 @@ class VideoSegmentMatch:
     ``mirrored`` the fraction of inliers whose best look-up was the mirrored frame.
     ``query_rows``, ``reference_times`` and ``pair_similarities`` are the inlier pairs
     themselves, for the checks that follow alignment; ``layout`` is what the layout check
-    found (see ``homage.copies``), ``distinctiveness`` what :func:`distinctiveness` found.
+    found (see ``homage.copies``), ``distinctiveness`` what :func:`distinctiveness` found,
+    ``region`` the picture-in-picture inset of the query the stretch was found in, if any.
     """
 
     work: int
@@ -72,6 +73,7 @@ class VideoSegmentMatch:
     layout: float = 0.0
     distinctiveness: float = 0.0
     score: float = 0.0
+    region: tuple[float, float, float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -286,7 +288,7 @@ def distinctiveness(segment: VideoSegmentMatch, neighbours: Neighbours, *,
                                      > elsewhere_s)
     away &= work >= 0
     alternative = np.where(away.any(axis=1), np.where(away, sim, -np.inf).max(axis=1),
-                           sim.min(axis=1))
+                           np.where(work >= 0, sim, np.inf).min(axis=1))
     return float(np.mean(segment.pair_similarities - alternative))
 
 
