@@ -16,6 +16,8 @@ from homage.bench import scale
 from homage.cli.main import cli
 from homage.config import Settings
 from homage.match.hash_index import HashIndex
+from homage.media import probe
+from homage.pipeline import collect_media
 from synth_music import make_score, render, write_audio
 
 
@@ -122,10 +124,25 @@ def test_bench_scale_usage_errors(args: list[str], tmp_path: Path) -> None:
     assert result.stderr.startswith("homage: usage error:")
 
 
+def _shortest_tracks(count: int, folder: Path) -> Path:
+    """A folder of links to the ``count`` shortest installed tracks (still over the 3-minute
+    audio query): the toy run indexes about 10 minutes of real music instead of 19."""
+    files, _ = collect_media([scale.MUSIC_FOLDER])
+    shortest = sorted(files, key=lambda path: (probe(path).duration, str(path)))[:count]
+    folder.mkdir()
+    for number, track in enumerate(shortest):
+        (folder / f"{number:02d}-{track.name}").symlink_to(track)
+    return folder
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not scale.MUSIC_FOLDER.is_dir(), reason="needs warzone2100-music")
-def test_a_toy_scale_run_writes_its_json_and_summary(tmp_path: Path) -> None:
+def test_a_toy_scale_run_writes_its_json_and_summary(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("ray", reason="indexing with workers needs homage[cluster]")
+    # toy sizes: the two shortest tracks, and the quick variant's 4 clips at 8 s, not 20 s
+    monkeypatch.setattr(scale, "MUSIC_FOLDER", _shortest_tracks(2, tmp_path / "music"))
+    monkeypatch.setitem(scale.VIDEO_CLIPS, "quick", (scale.VIDEO_CLIPS["quick"][0], 8.0))
     out = tmp_path / "scale.json"
     result = scale.run_scale_bench(
         tmp_path / "cache", quick=True, seed=0, out=out, backends=["sqlite", "postgresql"],

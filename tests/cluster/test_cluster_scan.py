@@ -81,14 +81,25 @@ def test_two_workers_find_what_one_process_finds(ray_cluster, indexed: Path,
     assert failed == [str(serial_failed[0])]
 
 
+SHARDED_KINDS = ("copy", "homage")
+
+
+@pytest.fixture(scope="module")
+def serial_visual(indexed: Path, footage) -> list:
+    """What a one-process scan of the two videos finds (scanned once: the tests only read
+    it)."""
+    serial, failed = _scan(indexed, [footage.query, footage.fresh], kinds=SHARDED_KINDS)
+    assert failed == []
+    return serial
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("shards", [1, 3])
 def test_vectors_searched_in_shards_find_what_one_index_finds(
-        ray_cluster, indexed: Path, footage, shards: int) -> None:
-    kinds = ("copy", "homage")
-    serial, _ = _scan(indexed, [footage.query, footage.fresh], kinds=kinds)
-    sharded, failed = _scan(indexed, [footage.query, footage.fresh], kinds=kinds, workers=2,
-                            shards=shards)
+        ray_cluster, indexed: Path, footage, serial_visual: list, shards: int) -> None:
+    serial = serial_visual
+    sharded, failed = _scan(indexed, [footage.query, footage.fresh], kinds=SHARDED_KINDS,
+                            workers=2, shards=shards)
     assert failed == []
     assert sharded == serial
     assert any(m.kind == "visual_copy" for m in sharded[0].matches)

@@ -254,8 +254,15 @@ class Library(ABC):
             "ORDER BY work_id"
         )
         for work_id, count, *blobs in rows:
-            hashes, t, f, s = (self._floats(work_id, b, count, d)
-                               for b, d in zip(blobs, ("<u4", "<f4", "<f4", "<f4"), strict=True))
+            try:
+                hashes, t, f, s = (
+                    self._floats(work_id, b, count, d)
+                    for b, d in zip(blobs, ("<u4", "<f4", "<f4", "<f4"), strict=True))
+            except LibraryError:
+                # end the read now: the error's traceback keeps this frame, and the stream's
+                # open statement with it (a read transaction that holds off checkpoints)
+                rows.close()
+                raise
             yield work_id, Fingerprints(hashes=hashes, time=t, freq=f, span=s)
 
     def _floats(self, work_id: int, blob: object, count: int, dtype: str) -> np.ndarray:
