@@ -186,12 +186,17 @@ def aligned_looks(segment: VideoSegmentMatch, query: QueryFrames,
     the reference's way round; None where either work has no looks stored."""
     if query.print.looks is None or reference.looks is None:
         return None
-    ref_rows = np.clip(np.searchsorted(reference.times, segment.reference_times),
-                       0, len(reference.times) - 1)
+    ref_rows = _reference_rows(segment, reference)
     looks = query.print.looks[segment.query_rows]
     if segment.mirrored > 0.5:
         looks = mirror_looks(looks)
     return looks, reference.looks[ref_rows]
+
+
+def _reference_rows(segment: VideoSegmentMatch, reference: VisualPrint) -> np.ndarray:
+    """The reference's stored frames at the times of ``segment``'s inlier pairs."""
+    return np.clip(np.searchsorted(reference.times, segment.reference_times),
+                   0, len(reference.times) - 1)
 
 
 def copy_segments(
@@ -278,8 +283,7 @@ def _place_inset(segment: VideoSegmentMatch, query: QueryFrames,
     if query.insets is None or query.inset_boxes is None or query.inset_pdq is None:
         return segment
     rows = segment.query_rows
-    ref_rows = np.clip(np.searchsorted(reference.times, segment.reference_times),
-                       0, len(reference.times) - 1)
+    ref_rows = _reference_rows(segment, reference)
     vectors = reference.vectors[ref_rows]
     whole = np.einsum("ij,ij->i", query.print.vectors[rows], vectors)
     insets = np.einsum("isj,ij->is", query.insets[rows], vectors)
@@ -309,8 +313,7 @@ def _check_layout(segment: VideoSegmentMatch, query: QueryFrames,
     inliers PDQ recognises: an exact-picture check the score can lean on.
     """
     rows = segment.query_rows
-    ref_rows = np.clip(np.searchsorted(reference.times, segment.reference_times),
-                       0, len(reference.times) - 1)
+    ref_rows = _reference_rows(segment, reference)
     straight = hamming(query.print.pdq[rows], reference.pdq[ref_rows])
     flipped = hamming(query.mirrored_pdq[rows], reference.pdq[ref_rows])
     known = np.minimum(straight, flipped) <= SAME_PICTURE
