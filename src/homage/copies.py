@@ -31,7 +31,7 @@ from homage.shots import CutDetector
 from homage.types import Match, Transform
 from homage.visual import descriptor_for
 from homage.visual.base import FrameDescriptor
-from homage.visual.looks import LOOK_DIM, frame_looks, luma_spread, mirror_looks
+from homage.visual.looks import LOOK_DIM, frame_looks, frame_luma, luma_spread, mirror_looks
 from homage.visual.pdq import SAME_PICTURE, hamming, pdq_bits
 from homage.visual.prints import LABELS_KEPT, VisualPrint, VisualSettings
 
@@ -137,7 +137,7 @@ def _describe_insets(frames: np.ndarray, shots: np.ndarray, finder: InsetFinder,
     for row, slot in zip(*np.nonzero(~np.isnan(boxes[:, :, 0])), strict=True):
         left, top, right, bottom = boxes[row, slot]
         crop = frames[row, round(top * h):round(bottom * h), round(left * w):round(right * w)]
-        if (crop @ _LUMA).std() / 255.0 < BLANK_LUMA_SPREAD:
+        if frame_luma(crop).std() < BLANK_LUMA_SPREAD:
             boxes[row, slot] = np.nan
             continue
         crops.append(resize_rgb(crop, descriptor.input_size))
@@ -234,8 +234,6 @@ def copy_segments(
     ]
     return suppress_duplicates(scored)
 
-
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 #: A frame whose luma spreads less than this (standard deviation, 0-1) shows nothing: black
 #: between shots, the end of a fade.

@@ -79,7 +79,7 @@ def frame_looks(frames: np.ndarray, previous: np.ndarray | None = None) -> np.nd
     magnitude = np.hypot(gx, gy)
     looks[:, PARTS["edges"]] = standardise(_pool(magnitude, GRID).reshape(n, -1))
     looks[:, PARTS["lines"]] = _line_directions(gx, gy, magnitude)
-    before = _pool(_luma(previous), _WORK)[0] if previous is not None else None
+    before = _pool(frame_luma(previous), _WORK)[0] if previous is not None else None
     looks[:, PARTS["motion"]] = _motion(work, before)
     looks[:, PARTS["texture"]] = _texture(rgb, luma, magnitude)
     return looks
@@ -119,7 +119,8 @@ def mirror_looks(looks: np.ndarray) -> np.ndarray:
     return out
 
 
-def _luma(frame: np.ndarray | None) -> np.ndarray:
+def frame_luma(frame: np.ndarray | None) -> np.ndarray:
+    """(1, h, w) luma in [0, 1] of one uint8 RGB frame."""
     rgb = np.asarray(frame, dtype=np.float32)[None] / 255.0
     return rgb @ np.array([0.299, 0.587, 0.114], np.float32)
 
