@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from homage.audio import AudioPrint, Peaks, analyse
+from homage.audio import AudioPrint, Peaks, analyse, hash_space
 from homage.config import Settings
 from homage.copies import QueryFrames, copy_matches, describe_video, descriptor_for
 from homage.errors import HomageError, LibraryError, UnsupportedMedia
@@ -30,7 +30,12 @@ from homage.library import (
     load_hash_index,
     load_vector_index,
 )
-from homage.match.audio_align import AudioSegmentMatch, align_hits, suppress_overlaps
+from homage.match.audio_align import (
+    AudioSegmentMatch,
+    align_hits,
+    postings_cap,
+    suppress_overlaps,
+)
 from homage.match.audio_verify import verify_candidate
 from homage.match.hash_index import HashIndex
 from homage.match.homage_match import ReferenceWindows
@@ -421,7 +426,8 @@ def audio_matches(
 ) -> list[Match]:
     """Look up, align, verify, threshold: the audio-sample matches of one analysed query."""
     prints = audio.fingerprints
-    hits = index.lookup(prints.hashes, max_postings_per_hash=settings.align.max_postings_per_hash)
+    cap = postings_cap(len(index), hash_space(settings.audio), settings.align)
+    hits = index.lookup(prints.hashes, max_postings_per_hash=cap)
     candidates = align_hits(prints, hits, settings.audio, reference_durations=durations,
                             query_duration=query_duration, align=settings.align)
     verified = []

@@ -74,15 +74,17 @@ class HashIndex:
         Hashes with more than ``max_postings_per_hash`` postings are skipped: they are the
         "stop words" of music (a common interval at a common rhythm) and carry no evidence.
         """
-        left = np.searchsorted(self.hashes, hashes, side="left")
-        right = np.searchsorted(self.hashes, hashes, side="right")
-        counts = right - left
+        # A query repeats its hashes (multi-probing, every transform band): each distinct one
+        # is searched once, in sorted order, which also keeps the binary searches in cache.
+        distinct, of_distinct = np.unique(hashes, return_inverse=True)
+        left = np.searchsorted(self.hashes, distinct, side="left")
+        counts = np.searchsorted(self.hashes, distinct, side="right") - left
         counts[counts > max_postings_per_hash] = 0
-        total = int(counts.sum())
+        left, counts = left[of_distinct], counts[of_distinct]
+        # Row of each hit: its hash's first posting plus its rank among that hash's hits.
+        first_hit = np.cumsum(counts) - counts
         query_row = np.repeat(np.arange(hashes.size), counts)
-        starts = np.repeat(left, counts)
-        offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
-        rows = starts + offsets
+        rows = np.arange(int(counts.sum())) + np.repeat(left - first_hit, counts)
         return Hits(
             query_row=query_row,
             work=np.asarray(self.work[rows], dtype=np.int64),
