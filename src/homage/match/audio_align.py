@@ -94,24 +94,24 @@ def align_hits(
         return []
     fs = settings.frame_seconds
     bins_per_semitone = settings.bins_per_octave / 12.0
-    tq = query.time[hits.query_row] * fs
-    spq = query.span[hits.query_row] * fs
-    fq = query.freq[hits.query_row]
-    tr = hits.time * fs
+    # Half of the hits measure a transform outside the range searched: they are dropped
+    # before the rest of their fields are gathered.
     spr = hits.span * fs
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = spq / spr
-    pitch = (fq - hits.freq) / bins_per_semitone
+        ratio = (query.span * fs)[hits.query_row] / spr
+    pitch = (query.freq[hits.query_row] - hits.freq) / bins_per_semitone
     # The transform range searched is the fingerprint's (queries probe exactly that range).
     min_ratio, max_ratio = 1.0 / settings.max_time_stretch, settings.max_time_stretch
     keep = (ratio >= min_ratio) & (ratio <= max_ratio) & (
         np.abs(pitch) <= settings.max_pitch_semitones)
     if not keep.any():
         return []
-    work = hits.work[keep]
-    tq, spq, tr, spr = tq[keep], spq[keep], tr[keep], spr[keep]
-    ratio, pitch = ratio[keep], pitch[keep]
     anchor = hits.query_row[keep]
+    work = hits.work[keep]
+    ratio, pitch, spr = ratio[keep], pitch[keep], spr[keep]
+    tq = (query.time * fs)[anchor]
+    spq = (query.span * fs)[anchor]
+    tr = hits.time[keep] * fs
 
     votes = _Votes.cast(tq, tr, ratio, pitch, align)
     n_ratio = math.log(max_ratio / min_ratio) / align.ratio_bin
@@ -168,13 +168,25 @@ class _Votes:
         return cls(lower, np.rint(pitch / align.pitch_bin_semitones).astype(np.int64),
                    offset_bin(lower), offset_bin(lower + 1))
 
-    def of(self, hit_rows: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Ratio, pitch and offset bins of the votes of ``hit_rows``, and each vote's hit."""
+    def cell_keys(self, hit_rows: np.ndarray) -> tuple[np.ndarray, int]:
+        """One integer per vote of ``hit_rows``: its (ratio, pitch, offset) cell.
+
+        Votes ``i`` and ``i + len(hit_rows)`` are the two of hit ``hit_rows[i]``.  Also returns
+        the length of the offset axis: a cell's neighbours lie at fixed steps from it, ``±1``
+        in offset and ``±n_offset`` in pitch (those axes have a free bin at each end, so
+        neighbours never wrap around).
+        """
         lower = self.lower[hit_rows]
         pitch = self.pitch[hit_rows]
-        return (np.concatenate([lower, lower + 1]), np.concatenate([pitch, pitch]),
-                np.concatenate([self.offset_lower[hit_rows], self.offset_upper[hit_rows]]),
-                np.concatenate([hit_rows, hit_rows]))
+        offset_lower, offset_upper = self.offset_lower[hit_rows], self.offset_upper[hit_rows]
+        offset_origin = min(offset_lower.min(), offset_upper.min()) - 1
+        pitch_origin = pitch.min() - 1
+        n_pitch = int(pitch.max() - pitch_origin) + 2
+        n_offset = int(max(offset_lower.max(), offset_upper.max()) - offset_origin) + 2
+        base = ((lower - lower.min()) * n_pitch + (pitch - pitch_origin)) * n_offset
+        keys = np.concatenate([base + (offset_lower - offset_origin),
+                               base + (n_pitch * n_offset - offset_origin) + offset_upper])
+        return keys, n_offset
 
 
 def _segments_of_work(
@@ -200,12 +212,7 @@ def _segments_of_work(
 
     ``hit_rows`` are this work's hits; ``used_hits`` marks the hits an earlier line took.
     """
-    rb, pb, ob, hit_of_vote = votes.of(hit_rows)
-    # One integer per (ratio, pitch, offset) cell, the neighbours of a cell at fixed steps.
-    origin = (rb.min(), pb.min() - 1, ob.min() - 1)
-    n_pitch = int(pb.max() - origin[1]) + 2
-    n_offset = int(ob.max() - origin[2]) + 2
-    keys = ((rb - origin[0]) * n_pitch + (pb - origin[1])) * n_offset + (ob - origin[2])
+    keys, n_offset = votes.cell_keys(hit_rows)
     strong = _strongest_cells(keys, align)
     if strong.size == 0:
         return []
@@ -219,13 +226,13 @@ def _segments_of_work(
     # Expected chance hits in the inlier band of one neighbourhood: this work's votes spread
     # evenly over its cells, times three pitch cells, times the band's share of an offset cell.
     band_share = 2 * align.line_tolerance_s / align.offset_bin_s
-    expected = max(hit_of_vote.size * 3 * band_share / cells, 1e-9)
+    expected = max(keys.size * 3 * band_share / cells, 1e-9)
     found: list[AudioSegmentMatch] = []
     for key in strong:
         wanted = key + neighbours
         at = np.minimum(np.searchsorted(cell, wanted), cell.size - 1)
         picked = np.concatenate([by_cell[starts[i]: starts[i + 1]] for i in at[cell[at] == wanted]])
-        near_hits = hit_of_vote[picked]
+        near_hits = hit_rows[picked % hit_rows.size]
         near_hits = near_hits[~used_hits[near_hits]]
         if near_hits.size < align.min_votes:
             continue
