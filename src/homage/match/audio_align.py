@@ -160,13 +160,16 @@ class _Votes:
     def cast(cls, tq: np.ndarray, tr: np.ndarray, ratio: np.ndarray, pitch: np.ndarray,
              align: AlignSettings) -> _Votes:
         lower = np.floor(np.log(ratio) / align.ratio_bin).astype(np.int64)
+        first = int(lower.min())
+        # The ratio of each bin, looked up: a few dozen exponentials instead of one per vote.
+        bin_ratio = np.exp(np.arange(first, int(lower.max()) + 2) * align.ratio_bin)
 
-        def offset_bin(ratio_bin: np.ndarray) -> np.ndarray:
-            offset = tq - np.exp(ratio_bin * align.ratio_bin) * tr
+        def offset_bin(above: int) -> np.ndarray:
+            offset = tq - bin_ratio[lower - (first - above)] * tr
             return np.floor(offset / align.offset_bin_s).astype(np.int64)
 
         return cls(lower, np.rint(pitch / align.pitch_bin_semitones).astype(np.int64),
-                   offset_bin(lower), offset_bin(lower + 1))
+                   offset_bin(0), offset_bin(1))
 
     def cell_keys(self, hit_rows: np.ndarray) -> tuple[np.ndarray, int]:
         """One integer per vote of ``hit_rows``: its (ratio, pitch, offset) cell.
