@@ -50,7 +50,7 @@ def postings_cap(postings: int, space: int, align: AlignSettings) -> int:
     ``postings`` over ``space`` hash values.
 
     Relative to the library's size, so the same share of the commonest hashes is skipped at
-    any size: at 9.4 h the cap is 30, skips 31 % of the postings and two thirds of a query's
+    any size: at 9.4 h the cap is 31, skips 31 % of the postings and two thirds of a query's
     hits, and (full audio bench) cuts false positives on negative queries from 18 % to 4 %
     at the same segment AP; an absolute cap would skip nothing in a small library and every
     hash in a large one.
