@@ -22,6 +22,7 @@ from homage.match.video_align import (
     align_frames,
     distinctiveness,
     suppress_duplicates,
+    within_shot,
 )
 from homage.match.video_score import calibration_for, score_segment
 from homage.media.insets import PER_FRAME, InsetFinder
@@ -225,6 +226,10 @@ def copy_segments(
         reference_durations=durations, query_duration=query_duration,
         frame_step=1.0 / settings.fps, settings=align,
     )
+    segments = [within_shot(s, query.print.times.astype(np.float64), query.print.cuts,
+                            reach=align.cut_reach_s,
+                            reference_duration=durations.get(s.work, np.inf))
+                for s in segments]
     prints = {w: prints_of(w) for w in {s.work for s in segments}}
     scored = [
         score_segment(dataclasses.replace(

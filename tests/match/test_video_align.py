@@ -17,6 +17,7 @@ from homage.match.video_align import (
     align_frames,
     distinctiveness,
     suppress_duplicates,
+    within_shot,
 )
 
 STEP = 0.5  # seconds between query frames (2 frames per second)
@@ -96,6 +97,21 @@ def test_a_copy_too_short_to_pin_its_speed_is_reported_at_normal_speed() -> None
     assert segment.speed == pytest.approx(1.0, rel=0.03)
     assert (segment.reference_start, segment.reference_end) == pytest.approx((33.75, 35.25),
                                                                              abs=0.1)
+
+
+@pytest.mark.parametrize(("prior", "speed"), [(0.0, 0.5), (0.25, 1.0)])
+def test_the_speed_prior_sides_with_x1_against_a_barely_stronger_slow_line(
+        prior: float, speed: float) -> None:
+    # a still shot: every query frame finds a ×0.5 neighbour, all but two a ×1 one too
+    at_x1 = line(QUERY, 1.0, 20.0)
+    at_x1.work[-2:] = -1
+    found = align(QUERY, stack(at_x1, line(QUERY, 0.5, 20.0)), speed_prior=prior)
+    assert max(found, key=lambda s: s.frames).speed == pytest.approx(speed, rel=0.03)
+
+
+def test_the_speed_prior_believes_a_slow_line_that_x1_does_not_hold() -> None:
+    [segment] = align(QUERY, line(QUERY, 0.5, 5.0), speed_prior=0.25)
+    assert segment.speed == pytest.approx(0.5, rel=1e-3)
 
 
 def test_two_shots_of_one_reference_out_of_order_are_two_segments() -> None:
@@ -212,6 +228,42 @@ def test_a_copy_stands_out_of_scatter() -> None:
 def test_reference_times_stay_inside_the_reference() -> None:
     [segment] = align(QUERY, line(QUERY, 1.0, 0.2), durations={1: 8.0})
     assert segment.reference_start >= 0.0 and segment.reference_end <= 8.0
+
+
+def _found_at(rows: np.ndarray, speed: float = 1.0) -> VideoSegmentMatch:
+    """What alignment reports for inliers at ``QUERY[rows]``, 10 s on in the reference."""
+    start, end = QUERY[rows[0]] - STEP / 2, QUERY[rows[-1]] + STEP / 2
+    return VideoSegmentMatch(
+        work=1, query_start=start, query_end=end, reference_start=10.0,
+        reference_end=10.0 + speed * (end - start), speed=speed, mirrored=0.0,
+        frames=len(rows), similarity=0.9, coverage=1.0, query_rows=rows,
+        reference_times=10.0 + speed * (QUERY[rows] - start),
+        pair_similarities=np.full(len(rows), 0.9))
+
+
+def test_a_segment_ends_at_the_cuts_just_outside_its_inliers() -> None:
+    # inliers at 2.0-5.0 s; a frame is kept at the cut at 2.0, the copy ends at the cut at 5.2
+    segment = within_shot(_found_at(np.arange(4, 11)), QUERY, np.array([2.0, 5.2, 9.0]),
+                          reach=1.5, reference_duration=60.0)
+    assert (segment.query_start, segment.query_end) == pytest.approx((2.0, 5.2))
+    assert (segment.reference_start, segment.reference_end) == pytest.approx((10.25, 13.45))
+
+
+def test_a_late_start_reaches_back_to_a_near_cut_and_no_further() -> None:
+    rows = np.arange(4, 11)  # first inlier at 2.0 s
+    near = within_shot(_found_at(rows, speed=0.5), QUERY, np.array([0.8]), reach=1.5,
+                       reference_duration=60.0)
+    assert near.query_start == pytest.approx(0.8)
+    assert near.reference_start == pytest.approx(10.0 - 0.5 * 0.95)
+    far = within_shot(_found_at(rows), QUERY, np.array([0.2, 7.0]), reach=1.5,
+                      reference_duration=60.0)
+    assert (far.query_start, far.query_end) == pytest.approx((1.75, 5.25))  # padding kept
+
+
+def test_a_segment_reaching_to_a_cut_stays_inside_the_reference() -> None:
+    segment = within_shot(_found_at(np.arange(4, 11), speed=20.0), QUERY, np.array([1.0]),
+                          reach=1.5, reference_duration=60.0)
+    assert segment.reference_start == 0.0
 
 
 # ----------------------------------------------------------------------------- duplicates

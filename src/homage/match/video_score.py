@@ -37,7 +37,8 @@ class Calibration:
 
 CALIBRATIONS: dict[str, Calibration] = {
     "effnet-lite0": Calibration(
-        align=VideoAlignSettings(min_similarity=0.6),
+        # speed_prior tuned on the quick corpora of seeds 1-3 (0.15-0.35 tried), 2026-11-24
+        align=VideoAlignSettings(min_similarity=0.6, speed_prior=0.25),
         # fitted on the quick corpora of seeds 1-3 (170 segments, 67 right), 2026-11-24
         bias=-19.688, similarity=9.335, log_frames=1.996, coverage=7.416, layout=4.105,
         distinctiveness=1.494,
