@@ -226,8 +226,8 @@ def copy_segments(
         reference_durations=durations, query_duration=query_duration,
         frame_step=1.0 / settings.fps, settings=align,
     )
-    segments = [within_shot(s, query.print.times.astype(np.float64), query.print.cuts,
-                            reach=align.cut_reach_s,
+    query_times = query.print.times.astype(np.float64)
+    segments = [within_shot(s, query_times, query.print.cuts, reach=align.cut_reach_s,
                             reference_duration=durations.get(s.work, np.inf))
                 for s in segments]
     prints = {w: prints_of(w) for w in {s.work for s in segments}}

@@ -189,7 +189,7 @@ def _strongest_line(pairs: _Pairs, speeds: np.ndarray,
     order, short copies were reported at the slowest speed searched, ×0.45, their reference
     range squeezed to half.
     """
-    weight = pairs.sim - settings.min_similarity + 0.05
+    weight = _vote_weight(pairs, settings)
     order = np.argsort(-weight, kind="stable")
     n_rows = int(pairs.row.max()) + 1
     best: tuple[float, float, float] | None = None
@@ -238,8 +238,14 @@ def _prefer_x1(pairs: _Pairs, speed: float, offset: float,
 def _support(pairs: _Pairs, speed: float, offset: float,
              settings: VideoAlignSettings) -> float:
     """Vote weight of a line's inliers, one per query frame."""
-    inliers = _inliers(pairs, speed, offset, settings.tolerance_s)
-    return float(np.sum(pairs.sim[inliers] - settings.min_similarity + 0.05))
+    return float(np.sum(_vote_weight(pairs, settings)[_inliers(pairs, speed, offset,
+                                                             settings.tolerance_s)]))
+
+
+def _vote_weight(pairs: _Pairs, settings: VideoAlignSettings) -> np.ndarray:
+    """Each pair's vote: its similarity above the floor, plus a little so that every pair
+    that passed the floor counts."""
+    return pairs.sim - settings.min_similarity + 0.05
 
 
 def _inliers(pairs: _Pairs, speed: float, offset: float, tolerance: float) -> np.ndarray:
