@@ -13,6 +13,7 @@ import math
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import REF_FILES, UNRELATED_SEEDS, Corpus, Expected
@@ -21,6 +22,7 @@ from homage.errors import HomageError, UnsupportedMedia
 from homage.library import Library
 from homage.pipeline import ProgressEvent, compare_files, index_paths, scan_paths
 from homage.types import Match, QueryResult
+from synth_music import SR, write_audio
 
 #: query and reference start of a match within this of the truth
 START_TOLERANCE_S = 0.75
@@ -107,6 +109,25 @@ def test_compare_against_the_wrong_reference_finds_nothing_of_the_sample(corpus:
         overlap(m.query_start, m.query_end, want.q_start, want.q_end) > 2.0
         for m in result.matches
     )
+
+
+def test_a_reference_that_repeats_itself_gives_one_match_with_both_places(
+        corpus: Corpus, tmp_path: Path) -> None:
+    """The sampled 8 s occur twice in this reference (a loop-built track): the query stretch
+    is one borrowing, reported once, at one place, with the other place in ``also_at``."""
+    a, c = corpus.audio["a"], corpus.audio["c"]
+    repeated = np.concatenate([a[10 * SR : 18 * SR], c[:6 * SR], a[10 * SR : 18 * SR]])
+    reference = write_audio(tmp_path / "repeats.wav", repeated)
+    result = compare_files(corpus.queries["plain"], reference, settings=Settings())
+    on_sample = [m for m in result.matches if overlap(m.query_start, m.query_end, 5, 13) > 4]
+    assert len(on_sample) == 1, [m.to_json() for m in result.matches]
+    [match] = on_sample
+    places = sorted([(match.reference_start, match.reference_end), *match.also_at])
+    assert len(places) == 2, match.to_json()
+    for (start, end), want in zip(places, (0.0, 14.0), strict=True):
+        assert start == pytest.approx(want, abs=START_TOLERANCE_S)
+        assert end - start == pytest.approx(8.0, abs=1.0)
+    assert match.to_json()["also_at"] == [[round(a, 3), round(b, 3)] for a, b in match.also_at]
 
 
 def test_whole_track_identification(corpus: Corpus) -> None:

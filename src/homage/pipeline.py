@@ -462,6 +462,7 @@ def _to_match(segment: AudioSegmentMatch, reference: str) -> Match:
         score=segment.score,
         transform=Transform(speed=tempo if resampled else 1.0, pitch_semitones=pitch,
                             tempo=tempo),
+        also_at=tuple(sorted((max(0.0, start), end) for start, end in segment.also_at)),
     )
 
 

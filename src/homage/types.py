@@ -47,7 +47,12 @@ class Transform:
 @dataclass(frozen=True)
 class Match:
     """One borrowed stretch: query ``[query_start, query_end]`` ↔ reference ``[reference_start,
-    reference_end]``, in seconds of each work's own timeline; ``score`` in [0, 1]."""
+    reference_end]``, in seconds of each work's own timeline; ``score`` in [0, 1].
+
+    ``also_at`` lists other reference ranges that hold the same material just as strongly
+    (a reference that repeats itself): the query stretch is one borrowing, and the reported
+    reference range is its best-supported source, not the only place it occurs.
+    """
 
     kind: MatchKind
     reference: str
@@ -57,6 +62,7 @@ class Match:
     reference_end: float
     score: float
     transform: Transform = field(default_factory=Transform)
+    also_at: tuple[tuple[float, float], ...] = ()
 
     def to_json(self) -> dict[str, object]:
         data = asdict(self)
@@ -64,6 +70,10 @@ class Match:
             data[key] = round(data[key], 3)
         data["score"] = round(self.score, 4)
         data["transform"] = self.transform.to_json()
+        if self.also_at:
+            data["also_at"] = [[round(start, 3), round(end, 3)] for start, end in self.also_at]
+        else:
+            del data["also_at"]
         return data
 
 

@@ -5,6 +5,7 @@ structure (timeline, evidence, legend, sortable summary), escaping, missing file
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import json
 import re
@@ -28,6 +29,7 @@ from homage.report.pictures import (
     log_spectrogram,
     warp_spectrogram,
 )
+from homage.report.words import timecode
 from homage.types import Match, QueryResult, Transform
 from html_tree import Node, parse
 from synth_video import Footage
@@ -114,8 +116,10 @@ def test_timeline_axis_and_lanes() -> None:
 def _render_without_media(tmp_path: Path) -> tuple[str, Node, QueryResult]:
     result = QueryResult(str(tmp_path / f"{HOSTILE}.mp4"), 60.0, (
         a_match(q=(2.0, 9.0), r=(5.0, 12.0), score=0.91, mirrored=True),
-        a_match("audio_sample", q=(5.0, 11.4), r=(10.0, 18.0), score=0.62, speed=1.25,
-                tempo=1.25, pitch_semitones=3.86),
+        dataclasses.replace(
+            a_match("audio_sample", q=(5.0, 11.4), r=(10.0, 18.0), score=0.62, speed=1.25,
+                    tempo=1.25, pitch_semitones=3.86),
+            also_at=((40.0, 48.0),)),
         a_match("visual_homage", q=(30.0, 34.0), r=(1.0, 5.0), score=0.55,
                 region=(0.0, 0.125, 1.0, 0.875)),
     ))
@@ -140,6 +144,14 @@ def test_report_lists_every_match_on_a_timeline_linked_to_its_evidence(tmp_path:
     words = [a.find_all("dd", cls="transform")[0].text for a in articles(tree)]
     assert words == ["mirrored", "sped up ×1.25 (+3.9 semitones)",
                      "picture at 0–100% × 12–88%"]
+
+
+def test_a_repeating_reference_shows_its_other_places(tmp_path: Path) -> None:
+    _, tree, _ = _render_without_media(tmp_path)
+    said = [[(dt.text, dd.text) for dt, dd in zip(a.find_all("dt"), a.find_all("dd"),
+                                                  strict=True) if dt.text == "also at"]
+            for a in articles(tree)]
+    assert said == [[], [("also at", f"{timecode(40.0)}–{timecode(48.0)}")], []]
 
 
 def test_report_has_a_legend_and_a_sortable_summary(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
@@ -115,7 +116,7 @@ def test_write_csv_has_one_row_per_match(tmp_path: Path) -> None:
                    "query_start": "12.412", "query_end": "20.1", "reference_start": "63.0",
                    "reference_end": "71.2", "score": "0.93", "speed": "1.0",
                    "pitch_semitones": "0.0", "tempo": "1.2", "mirrored": "False",
-                   "region": "", "aspects": ""}
+                   "region": "", "aspects": "", "also_at": ""}
 
 
 def test_a_homage_says_what_it_shares_in_json_csv_and_words(tmp_path: Path) -> None:
@@ -132,6 +133,15 @@ def test_a_homage_says_what_it_shares_in_json_csv_and_words(tmp_path: Path) -> N
     assert "aspects" not in a_match().to_json()["transform"]
     assert describe_transform(homage.transform, homage.kind) == \
         "re-staged (composition, motion), mirrored"
+
+
+def test_the_other_places_of_a_repeating_reference_go_in_json_and_csv(tmp_path: Path) -> None:
+    looped = dataclasses.replace(a_match(), also_at=((15.0, 23.2), (111.0, 119.25)))
+    assert looped.to_json()["also_at"] == [[15.0, 23.2], [111.0, 119.25]]
+    assert "also_at" not in a_match().to_json()
+    write_csv([a_result(matches=(looped,))], tmp_path / "r.csv")
+    row = dict(zip(CSV_COLUMNS, read_csv(tmp_path / "r.csv")[1], strict=True))
+    assert row["also_at"] == "15.000-23.200 111.000-119.250"
 
 
 def test_write_csv_with_no_matches_writes_the_header(tmp_path: Path) -> None:

@@ -494,7 +494,7 @@ def _run_bench(ctx: Context, run: Callable[..., dict[str, object]], kind: str, *
 
 def _emit(ctx: Context, results: list[QueryResult], *, json_path: Path | None,
           csv_path: Path | None, as_list: bool, report_path: Path | None = None) -> None:
-    from homage.report import describe_transform, timecode, write_csv, write_json
+    from homage.report import describe_transform, time_range, timecode, write_csv, write_json
 
     if json_path is not None and results:
         write_json(results, json_path, as_list=as_list)
@@ -516,6 +516,8 @@ def _emit(ctx: Context, results: list[QueryResult], *, json_path: Path | None,
                 f"{printable(m.reference)} {timecode(m.reference_start)}–"
                 f"{timecode(m.reference_end)}  score {m.score:.2f}  "
                 f"{describe_transform(m.transform, m.kind)}"
+                + (f"  (also at {', '.join(time_range(*r) for r in m.also_at)})"
+                   if m.also_at else "")
             )
 
 

@@ -11,7 +11,7 @@ agreeing hits are by chance (a Poisson tail), so scores mean the same across que
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy import special
@@ -77,6 +77,8 @@ class AudioSegmentMatch:
     score: float
     #: query peaks of the inlier triplets (the hash evidence), set aside by verification
     voters: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), compare=False)
+    #: other reference ranges the same query stretch aligns with as strongly (repeats)
+    also_at: tuple[tuple[float, float], ...] = ()
 
 
 def align_hits(
@@ -398,26 +400,33 @@ def significance_score(false_alarms: float) -> float:
 def suppress_overlaps(matches: list[AudioSegmentMatch]) -> list[AudioSegmentMatch]:
     """Keep the best alignment of each stretch of query against each work, best first.
 
-    A reference that repeats itself aligns a sample at several reference times.  Weaker
-    alignments of the same query stretch are dropped, but one as strong as the best at another
-    reference time is kept: music built from copied loops holds the very same audio at both
-    places, and saying so is the truth, not a guess.  Loops in the query (the same reference
-    range at several query times) do not overlap on the query axis and all survive.
+    A reference that repeats itself (a loop-built track, a returning chorus) aligns a sample
+    at several reference times.  Weaker alignments of the same query stretch are dropped.  One
+    as strong as the best at another reference time is true, since the very same audio is
+    there too, but it is not a second borrowing: it goes into the best match's ``also_at``, so
+    that one stretch of the query is one match, with the places it could have come from.  The
+    best is the one with the fewest expected chance alignments, which is the exact take when
+    the repeats differ at all.  Loops in the query (the same reference range at several query
+    times) do not overlap on the query axis and stay separate matches.
     """
     kept: list[AudioSegmentMatch] = []
     for m in matches:
         length = max(m.query_end - m.query_start, 1e-6)
-        rivals = [
-            k for k in kept
+        rival = next((
+            i for i, k in enumerate(kept)
             if k.work == m.work
             and min(k.query_end, m.query_end) - max(k.query_start, m.query_start) > 0.5 * length
-        ]
-        if not rivals or all(_equal_elsewhere(m, k) for k in rivals):
+        ), None)
+        if rival is None:
             kept.append(m)
+        elif _equal_elsewhere(m, kept[rival]):
+            k = kept[rival]
+            kept[rival] = replace(k, also_at=(*k.also_at, (m.reference_start, m.reference_end)))
     return kept
 
 
 def _equal_elsewhere(m: AudioSegmentMatch, k: AudioSegmentMatch) -> bool:
     """``m`` is as strong as ``k`` and places the query stretch elsewhere in the reference."""
-    apart = min(k.reference_end, m.reference_end) <= max(k.reference_start, m.reference_start)
+    apart = all(min(end, m.reference_end) <= max(start, m.reference_start)
+                for start, end in ((k.reference_start, k.reference_end), *k.also_at))
     return apart and m.score >= k.score - _EQUAL_SCORE

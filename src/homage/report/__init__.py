@@ -2,6 +2,6 @@
 (imported on demand: it decodes media, which the JSON and CSV writers never need)."""
 
 from homage.report.tabular import write_csv, write_json
-from homage.report.words import describe_transform, timecode
+from homage.report.words import describe_transform, time_range, timecode
 
-__all__ = ["describe_transform", "timecode", "write_csv", "write_json"]
+__all__ = ["describe_transform", "time_range", "timecode", "write_csv", "write_json"]

@@ -20,7 +20,7 @@ from homage import __version__
 from homage.report.evidence import FramePair, MatchEvidence, MediaSide, Picture, gather_evidence
 from homage.report.pictures import KIND_COLOURS
 from homage.report.tabular import _atomic_write
-from homage.report.words import describe_transform, printable, timecode
+from homage.report.words import describe_transform, printable, time_range, timecode
 from homage.types import Match, QueryResult
 
 #: ``path → URL`` for playback, or None where the file cannot be played.
@@ -170,9 +170,9 @@ def _summary(items: Sequence[tuple[QueryResult, Sequence[MatchEvidence]]]) -> st
                 f'<td><span class="swatch k-{m.kind}"></span>{KIND_NAMES[m.kind]}</td>'
                 f'<td title="{esc(m.reference)}">{esc(_name(m.reference))}</td>'
                 f'<td class="nowrap" data-value="{m.query_start:.3f}">'
-                f"{_range(m.query_start, m.query_end)}</td>"
+                f"{time_range(m.query_start, m.query_end)}</td>"
                 f'<td class="nowrap" data-value="{m.reference_start:.3f}">'
-                f"{_range(m.reference_start, m.reference_end)}</td>"
+                f"{time_range(m.reference_start, m.reference_end)}</td>"
                 f'<td data-value="{m.score:.4f}">{m.score:.2f}</td>'
                 f"<td>{esc(describe_transform(m.transform, m.kind))}</td>"
                 "</tr>")
@@ -191,10 +191,6 @@ def _summary(items: Sequence[tuple[QueryResult, Sequence[MatchEvidence]]]) -> st
         f"<thead><tr>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
         "</section>"
     )
-
-
-def _range(start: float, end: float) -> str:
-    return f"{timecode(start)}–{timecode(end)}"
 
 
 def _lanes(matches: Sequence[Match]) -> list[int]:
@@ -221,7 +217,7 @@ def _timeline(qi: int, result: QueryResult) -> str:
     for mi, (m, lane) in enumerate(zip(result.matches, lanes, strict=True)):
         left = 100.0 * max(0.0, m.query_start) / duration
         width = max(0.6, 100.0 * (m.query_end - m.query_start) / duration)
-        label = (f"{KIND_NAMES[m.kind]} {_range(m.query_start, m.query_end)} from "
+        label = (f"{KIND_NAMES[m.kind]} {time_range(m.query_start, m.query_end)} from "
                  f"{_name(m.reference)} (score {m.score:.2f})")
         segments.append(
             f'<a class="seg k-{m.kind}" href="#{_anchor(qi, mi)}" title="{esc(label)}" '
@@ -264,6 +260,13 @@ def _query_section(qi: int, result: QueryResult, evidence: Sequence[MatchEvidenc
     return "\n".join(parts)
 
 
+def _also_at(m: Match) -> str:
+    """The other places the reference holds the same material, when it repeats itself."""
+    if not m.also_at:
+        return ""
+    return f"<dt>also at</dt><dd>{', '.join(time_range(*r) for r in m.also_at)}</dd>"
+
+
 def _match_article(qi: int, mi: int, m: Match, ev: MatchEvidence, media_url: MediaUrl) -> str:
     words = describe_transform(m.transform, m.kind)
     parts = [
@@ -271,9 +274,10 @@ def _match_article(qi: int, mi: int, m: Match, ev: MatchEvidence, media_url: Med
         f'<h3><span class="badge k-{m.kind}">{mi + 1} · {KIND_NAMES[m.kind]}</span> '
         f"from {esc(_name(m.reference))} <span class=\"score\">score {m.score:.2f}</span></h3>",
         "<dl>",
-        f"<dt>query</dt><dd>{_range(m.query_start, m.query_end)}</dd>",
-        f"<dt>reference</dt><dd>{_range(m.reference_start, m.reference_end)} of "
+        f"<dt>query</dt><dd>{time_range(m.query_start, m.query_end)}</dd>",
+        f"<dt>reference</dt><dd>{time_range(m.reference_start, m.reference_end)} of "
         f'<span class="path">{esc(m.reference)}</span></dd>',
+        _also_at(m),
         f'<dt>transform</dt><dd class="transform">{esc(words)}</dd>',
         "</dl>",
     ]
@@ -345,9 +349,9 @@ def _spectrogram_figure(m: Match, ev: MatchEvidence) -> str:
     shown = "" if s.query_end >= m.query_end - 1e-3 else " (the first part of the match)"
     return (
         '<figure class="spectra">'
-        f"<figcaption>query {_range(s.query_start, s.query_end)}{shown}</figcaption>"
+        f"<figcaption>query {time_range(s.query_start, s.query_end)}{shown}</figcaption>"
         f"{_img(s.query, 'query spectrogram', 'spec')}"
-        f"<figcaption>reference {_range(s.reference_start, s.reference_end)}{esc(how)}"
+        f"<figcaption>reference {time_range(s.reference_start, s.reference_end)}{esc(how)}"
         "</figcaption>"
         f"{_img(s.reference, 'reference spectrogram', 'spec')}"
         '<p class="hint">Log-frequency spectrograms (65 Hz–5 kHz, bottom to top): the same '
@@ -362,7 +366,7 @@ def _players(m: Match, ev: MatchEvidence, media_url: MediaUrl) -> str:
                                      m.reference_end)):
         player = _player(side, start, end, media_url)
         if player:
-            players.append(f"<figure><figcaption>{label} {_range(start, end)}</figcaption>"
+            players.append(f"<figure><figcaption>{label} {time_range(start, end)}</figcaption>"
                            f"{player}</figure>")
     if not players:
         return ""

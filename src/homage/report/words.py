@@ -45,6 +45,11 @@ def timecode(seconds: float) -> str:
     return f"{minutes}:{secs:04.1f}"
 
 
+def time_range(start: float, end: float) -> str:
+    """``(83.25, 90.0)`` → ``"1:23.2–1:30.0"``."""
+    return f"{timecode(start)}–{timecode(end)}"
+
+
 def printable(text: str) -> str:
     """Control characters escaped (a newline in a file name shows as ``\\n``), so that one
     item is always one line of output; other text, unicode included, is left alone."""
