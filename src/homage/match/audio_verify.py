@@ -94,10 +94,10 @@ def verify_candidate(
     p_peaks = float(special.bdtrc(fresh_hits - 1, max(fresh_trials, 1), p0)) \
         if fresh_hits > 0 else 1.0
     false_alarms = candidate.false_alarms * p_peaks * ref_idx.size
-    r_start = float(ref_t[ref_idx[start]])
-    r_end = float(ref_t[ref_idx[stop - 1]])
-    if a * (r_end - r_start) < verify.min_duration_s:
+    landed_times = ref_t[ref_idx[stretch][landed[stretch]]]
+    if a * (landed_times[-1] - landed_times[0]) < verify.min_duration_s:
         return None
+    r_start, r_end = _sample_bounds(landed_times, within=(r_lo, r_hi))
     return dataclasses.replace(
         candidate,
         query_start=a * r_start + b,
@@ -107,6 +107,21 @@ def verify_candidate(
         false_alarms=false_alarms,
         score=significance_score(false_alarms),
     )
+
+
+def _sample_bounds(landed_times: np.ndarray, *, within: tuple[float, float]
+                   ) -> tuple[float, float]:
+    """Where the sample starts and ends, from the reference times of the peaks that landed.
+
+    The first and last landings lie inside the sample, so the span between them falls short
+    of it at both ends, by about one gap between landings each: the unbiased estimate of the
+    ends of a range from ``n`` points spread over it widens their span by ``span / (n - 1)``
+    on each side.  A quiet sample, landing few peaks, is widened more than a loud one.  The
+    ends stay ``within`` the stretch of reference that was examined.
+    """
+    first, last = float(landed_times[0]), float(landed_times[-1])
+    margin = (last - first) / max(landed_times.size - 1, 1)
+    return max(first - margin, within[0]), min(last + margin, within[1])
 
 
 def _chance_landing_rate(
