@@ -52,3 +52,12 @@ def test_a_weaker_alignment_elsewhere_is_dropped_and_a_query_loop_is_kept() -> N
     same_place = segment((11, 18), (41, 48), 0.95)
     loop = segment((18, 26), (40, 48), 0.90)
     assert suppress_overlaps([best, weaker, same_place, loop]) == [best, loop]
+
+
+def test_a_repeat_is_folded_only_when_it_is_elsewhere_from_every_match_it_overlaps() -> None:
+    """Two matches of neighbouring query stretches at two reference places; an alignment
+    spanning both that sits at the second one's place says nothing new and is dropped."""
+    first = segment((10, 18), (40, 48), 0.95)
+    second = segment((14, 22), (70, 78), 0.95)
+    across = segment((12, 20), (72, 80), 0.95)
+    assert suppress_overlaps([first, second, across]) == [first, second]

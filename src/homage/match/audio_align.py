@@ -412,16 +412,17 @@ def suppress_overlaps(matches: list[AudioSegmentMatch]) -> list[AudioSegmentMatc
     kept: list[AudioSegmentMatch] = []
     for m in matches:
         length = max(m.query_end - m.query_start, 1e-6)
-        rival = next((
+        rivals = [
             i for i, k in enumerate(kept)
             if k.work == m.work
             and min(k.query_end, m.query_end) - max(k.query_start, m.query_start) > 0.5 * length
-        ), None)
-        if rival is None:
+        ]
+        if not rivals:
             kept.append(m)
-        elif _equal_elsewhere(m, kept[rival]):
-            k = kept[rival]
-            kept[rival] = replace(k, also_at=(*k.also_at, (m.reference_start, m.reference_end)))
+        elif all(_equal_elsewhere(m, kept[i]) for i in rivals):
+            best = kept[rivals[0]]
+            kept[rivals[0]] = replace(
+                best, also_at=(*best.also_at, (m.reference_start, m.reference_end)))
     return kept
 
 
