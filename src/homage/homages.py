@@ -35,6 +35,11 @@ logger = logging.getLogger(__name__)
 #: A homage candidate inside a reported copy (this share of its query range or more, same
 #: reference) is that copy, seen again.
 _COPY_OVERLAP = 0.5
+#: So is a candidate that only partly overlaps a reported copy but shows the reference moment
+#: the copy's line gives for its start, to within this many seconds (the candidate's start
+#: is placed on a 0.25 s grid at a few trial speeds): the copy matcher often ends a stretch a
+#: frame pair early, and the window after it is the same borrowing continued.
+_ON_COPY_LINE_S = 1.0
 
 WINDOWS = WindowSettings()
 
@@ -134,7 +139,7 @@ def homage_matches(
         return []
     candidates = homage_candidates(query, query_duration, refs, prints_of=prints_of)
     return [_to_match(c, names[c.work]) for c in candidates
-            if c.score >= threshold and not _is_copy(c, names[c.work], copies)]
+            if c.score >= threshold and not repeats_copy(c, names[c.work], copies)]
 
 
 def _best_per_window(q: np.ndarray, r: np.ndarray, refs: ReferenceWindows,
@@ -169,7 +174,9 @@ def _best_orientation(found: list[HomageCandidate]) -> list[HomageCandidate]:
     return list(best.values())
 
 
-def _is_copy(candidate: HomageCandidate, reference: str, copies: Sequence[Match]) -> bool:
+def repeats_copy(candidate: HomageCandidate, reference: str, copies: Sequence[Match]) -> bool:
+    """The candidate is one of ``copies`` (reported ``visual_copy`` matches) seen again: it
+    lies mostly inside one of the same reference, or overlaps one and continues its line."""
     length = max(candidate.query_end - candidate.query_start, 1e-9)
     for copy in copies:
         if copy.reference != reference:
@@ -177,6 +184,10 @@ def _is_copy(candidate: HomageCandidate, reference: str, copies: Sequence[Match]
         shared = min(copy.query_end, candidate.query_end) - max(copy.query_start,
                                                                 candidate.query_start)
         if shared / length >= _COPY_OVERLAP:
+            return True
+        on_line = copy.reference_start + (candidate.query_start - copy.query_start) \
+            * copy.transform.speed
+        if shared > 0 and abs(on_line - candidate.reference_start) <= _ON_COPY_LINE_S:
             return True
     return False
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
+from homage.homages import repeats_copy
 from homage.match.homage_match import (
     FEATURES,
     HomageCandidate,
@@ -24,6 +25,7 @@ from homage.match.shot_windows import (
     shot_bounds,
     windows_of,
 )
+from homage.types import Match, Transform
 from homage.visual.base import l2_normalise
 from homage.visual.looks import frame_looks
 from homage.visual.prints import VisualPrint
@@ -162,6 +164,28 @@ def test_consecutive_windows_continuing_one_stretch_are_joined() -> None:
     assert [(c.query_start, c.query_end, c.reference_start, c.reference_end, c.score)
             for c in joined if not c.mirrored] == [(0, 6, 10, 16.2, 0.9), (6, 9, 40, 43, 0.8)]
     assert len(joined) == 3
+
+
+def test_a_candidate_continuing_a_reported_copy_is_that_copy() -> None:
+    # a copy of ref [11, 12.2] at query [60.6, 61.8], at speed 1: the copy matcher ended it
+    # early, and the window after it shows the same borrowing continued
+    copy = Match(kind="visual_copy", reference="ref.mp4", query_start=60.6, query_end=61.8,
+                 reference_start=11.0, reference_end=12.2, score=0.8,
+                 transform=Transform(speed=1.0))
+    continued = candidate(61.4, 62.5, 11.9, 13.0, 0.98)
+    elsewhere = candidate(61.4, 62.5, 40.0, 41.1, 0.98)    # another moment: a homage
+    inside = candidate(60.6, 61.7, 90.0, 91.1, 0.9)         # mostly inside: that copy
+    after = candidate(61.8, 63.0, 12.2, 13.4, 0.9)          # on the line but no overlap
+    assert repeats_copy(continued, "ref.mp4", [copy])
+    assert repeats_copy(inside, "ref.mp4", [copy])
+    assert not repeats_copy(elsewhere, "ref.mp4", [copy])
+    assert not repeats_copy(after, "ref.mp4", [copy])
+    assert not repeats_copy(continued, "other.mp4", [copy])
+    slowed = Match(kind="visual_copy", reference="ref.mp4", query_start=0.0, query_end=2.0,
+                   reference_start=10.0, reference_end=11.0, score=0.8,
+                   transform=Transform(speed=0.5))
+    assert repeats_copy(candidate(1.5, 3.5, 10.75, 11.75, 0.9), "ref.mp4", [slowed])
+    assert not repeats_copy(candidate(1.5, 3.5, 11.9, 12.9, 0.9), "ref.mp4", [slowed])
 
 
 def test_restyle_evidence_sees_a_re_rendering_but_not_a_re_encode() -> None:

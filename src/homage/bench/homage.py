@@ -44,7 +44,7 @@ from homage.bench.metrics import (
 from homage.bench.video import fit_logistic
 from homage.config import Settings
 from homage.copies import QueryFrames, aligned_looks, copy_segments, describe_video
-from homage.homages import homage_candidates, reference_windows
+from homage.homages import homage_candidates, reference_windows, repeats_copy
 from homage.library import Library, load_vector_index
 from homage.match.homage_match import FEATURES, HomageCandidate, HomageModel, ReferenceWindows
 from homage.match.homage_model import MODEL, RESTYLE
@@ -52,6 +52,7 @@ from homage.match.restyle import FEATURES as RESTYLE_FEATURES
 from homage.match.restyle import RestyleModel, restyle_features
 from homage.match.video_align import VideoSegmentMatch
 from homage.pipeline import index_paths, stored_frames
+from homage.types import Match, Transform
 from homage.visual import descriptor_for
 from homage.visual.pdq import hamming
 from homage.visual.prints import VisualPrint, VisualSettings
@@ -218,22 +219,24 @@ def _homage_run(observed: Sequence[_Observed], refs: ReferenceWindows,
     run = _Run()
     for o in observed:
         query = str(o.query.path)
-        reported: list[SegmentPair] = []
+        reported: list[Match] = []
         for segment, features in zip(o.segments, o.restyle, strict=True):
             homage = features is not None and restyle.probability(features[None])[0] >= 0.5
             pair = _pair(query, names[segment.work], segment)
             run.predictions.append(pair)
             run.kinds.append("visual_homage" if homage else "visual_copy")
             if segment.score >= threshold:
-                reported.append(pair)
+                reported.append(Match(
+                    kind="visual_copy", reference=pair.reference,
+                    query_start=pair.query_start, query_end=pair.query_end,
+                    reference_start=pair.reference_start, reference_end=pair.reference_end,
+                    score=pair.score, transform=Transform(speed=segment.speed)))
         found = o.shipped if model is MODEL else homage_candidates(
             o.frames, o.query.duration, refs, prints_of=prints_of, model=model)
         for c in found:
-            pair = _pair(query, names[c.work], c)
-            if any(_query_share(pair, r) >= _AGREE for r in reported
-                   if r.reference == pair.reference):
+            if repeats_copy(c, names[c.work], reported):
                 continue  # the copy matcher reports it
-            run.predictions.append(pair)
+            run.predictions.append(_pair(query, names[c.work], c))
             run.kinds.append("visual_homage")
     return run
 
@@ -361,12 +364,6 @@ def _agrees(p: SegmentPair, t: SegmentPair) -> bool:
 def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
     shorter = max(min(a1 - a0, b1 - b0), 1e-9)
     return max(0.0, min(a1, b1) - max(a0, b0)) / shorter
-
-
-def _query_share(p: SegmentPair, reported: SegmentPair) -> float:
-    length = max(p.query_end - p.query_start, 1e-9)
-    return max(0.0, min(p.query_end, reported.query_end)
-               - max(p.query_start, reported.query_start)) / length
 
 
 # ------------------------------------------------------------------------------ fitting
