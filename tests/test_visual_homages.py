@@ -59,9 +59,6 @@ def test_the_mirrored_re_rendering_is_a_mirrored_homage(compared: QueryResult) -
     assert 0.5 <= match.score <= 1.0
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: the re-rendering label, learnt on the "
-                   "homage corpus's ffmpeg styles, takes this numpy posterisation of smooth "
-                   "synthetic pictures for an edited copy when the copy matcher lines it up")
 def test_every_re_rendering_is_labelled_a_homage(compared: QueryResult) -> None:
     assert all(m is not None for m in _found(compared, {"visual_homage"}))
 

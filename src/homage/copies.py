@@ -32,7 +32,14 @@ from homage.shots import CutDetector
 from homage.types import Match, Transform
 from homage.visual import descriptor_for
 from homage.visual.base import FrameDescriptor
-from homage.visual.looks import LOOK_DIM, frame_looks, frame_luma, luma_spread, mirror_looks
+from homage.visual.looks import (
+    LOOK_DIM,
+    frame_looks,
+    frame_luma,
+    layout_agreement,
+    luma_spread,
+    mirror_looks,
+)
 from homage.visual.pdq import SAME_PICTURE, hamming, pdq_bits
 from homage.visual.prints import LABELS_KEPT, VisualPrint, VisualSettings
 
@@ -310,10 +317,9 @@ def _check_layout(segment: VideoSegmentMatch, query: QueryFrames,
     """Decide the orientation and measure layout agreement on the PDQ hashes of the inliers.
 
     Where PDQ recognises the picture (distance under ``SAME_PICTURE`` either way round) it
-    says which way round the copy is; where it recognises nothing (a heavy crop, a picture in
-    a picture) the learned descriptor decides: nearly, but not quite, blind to mirroring, it
-    still scores the right orientation higher on most pairs.  ``layout`` is the fraction of
-    inliers PDQ recognises: an exact-picture check the score can lean on.
+    says which way round the copy is; where it recognises nothing (a heavy crop, a strong
+    recolouring, a picture in a picture) ``_mirrored_share`` decides.  ``layout`` is the
+    fraction of inliers PDQ recognises: an exact-picture check the score can lean on.
     """
     rows = segment.query_rows
     ref_rows = _reference_rows(segment, reference)
@@ -323,11 +329,37 @@ def _check_layout(segment: VideoSegmentMatch, query: QueryFrames,
     if np.count_nonzero(known) >= 2:
         mirrored = float(np.mean(flipped[known] < straight[known]))
     else:
-        vectors = reference.vectors[ref_rows]
-        as_is = np.einsum("ij,ij->i", query.print.vectors[rows], vectors)
-        turned = np.einsum("ij,ij->i", query.mirrored[rows], vectors)
-        mirrored = float(np.mean(turned > as_is))
+        mirrored = _mirrored_share(query, reference, rows, ref_rows)
     return dataclasses.replace(segment, mirrored=mirrored, layout=float(np.mean(known)))
+
+
+#: A pair's coarse layouts recognise each other (``layout_agreement``) from this value on,
+#: in one orientation or the other.
+_LAYOUT_RECOGNISED = 0.5
+
+
+def _mirrored_share(query: QueryFrames, reference: VisualPrint, rows: np.ndarray,
+                    ref_rows: np.ndarray) -> float:
+    """The share of pairs that look more alike mirrored, where PDQ recognises too few.
+
+    The coarse layout of masses and edges decides where it recognises the picture one way
+    round: a crop of a fifth of the frame or a recolouring keeps it, a mirror image reverses
+    it.  Otherwise (a picture in a picture fills too little of the frame for its layout to
+    show) the learned descriptor does: nearly, but not quite, blind to mirroring, it scores
+    the right orientation a little higher on most pairs, a margin that a smooth picture and
+    a change of arithmetic (another CPU, another ONNX Runtime) can tip.
+    """
+    if query.print.looks is not None and reference.looks is not None:
+        looks, theirs = query.print.looks[rows], reference.looks[ref_rows]
+        as_is = layout_agreement(looks, theirs)
+        turned = layout_agreement(mirror_looks(looks), theirs)
+        recognised = np.maximum(as_is, turned) >= _LAYOUT_RECOGNISED
+        if np.count_nonzero(recognised) >= 2:
+            return float(np.mean(turned[recognised] > as_is[recognised]))
+    vectors = reference.vectors[ref_rows]
+    as_is = np.einsum("ij,ij->i", query.print.vectors[rows], vectors)
+    turned = np.einsum("ij,ij->i", query.mirrored[rows], vectors)
+    return float(np.mean(turned > as_is))
 
 
 def _to_match(segment: VideoSegmentMatch, reference: str, frames: VisualPrint,

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
-from homage.visual.looks import LOOK_DIM, PARTS, frame_looks, mirror_looks
+from homage.media.video import resize_rgb
+from homage.visual.looks import LOOK_DIM, PARTS, frame_looks, layout_agreement, mirror_looks
 
 
 def scene(seed: int, side: int = 300) -> np.ndarray:
@@ -51,6 +52,22 @@ def test_the_mirror_of_a_look_is_the_look_of_the_mirrored_frames() -> None:
     flipped = np.ascontiguousarray(frames[:, :, ::-1])
     np.testing.assert_allclose(mirror_looks(frame_looks(frames)), frame_looks(flipped),
                                atol=1e-4)
+
+
+def test_a_cropped_recoloured_frame_keeps_its_layout_and_its_mirror_image_does_not() -> None:
+    # what tells which way round a copy is when PDQ no longer recognises it
+    rng = np.random.default_rng(5)
+    noise = gaussian_filter(rng.random((280, 280, 3)), (16, 16, 0))  # a shot's big masses
+    picture = np.clip((noise - noise.mean()) / noise.std() * 60 + 128, 0, 255).astype(np.uint8)
+    original = picture[28:252, 28:252]
+    cropped = np.ascontiguousarray(picture[50:230, 50:230])  # a fifth of the width cut away
+    edited = np.clip(resize_rgb(cropped, (224, 224)).astype(np.int16) * [1.2, 0.9, 0.7] + 20,
+                     0, 255).astype(np.uint8)
+    base, copy = frame_looks(np.stack([original, edited]))
+    as_is = layout_agreement(copy[None], base[None])[0]
+    turned = layout_agreement(mirror_looks(copy[None]), base[None])[0]
+    assert as_is > 0.5 > turned
+    assert layout_agreement(base[None], base[None])[0] == pytest.approx(1.0, abs=1e-4)
 
 
 def test_layouts_ignore_exposure_but_colours_do_not() -> None:

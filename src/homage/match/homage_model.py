@@ -23,9 +23,10 @@ MODEL = HomageModel(
 )
 
 RESTYLE = RestyleModel(
-    bias=2.933,
-    # edge_density, detail, spread, saturation, contrast, white, entropy, flat, mass, edges
-    weights=(5.952, -2.744, -0.958, 3.955, -1.993, 15.745, -3.714, 10.933, -5.057, 0.567),
-    # 57 frame-aligned stretches, 27 of them re-renderings, 2026-11-24
+    bias=0.707,
+    # sizes of the changes of edge_density, detail, spread, saturation, contrast, white,
+    # entropy, flat; then the mass and edges layout correlations
+    weights=(10.402, -0.746, -6.854, 12.662, 2.788, 4.717, -0.809, 7.839, -5.72, 1.011),
+    # 55 frame-aligned stretches, 24 of them re-renderings, 2026-11-24 (fifth session)
     fitted_on="homage corpus full seed 0, training split",
 )

@@ -17,15 +17,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from homage.visual.looks import PARTS
+from homage.visual.looks import PARTS, layout_agreement
 
 FEATURES = ("edge_density", "detail", "spread", "saturation", "contrast", "white", "entropy",
             "flat", "mass", "edges")
-"""Evidence, in weight order: per aligned pair (median over pairs) the change of each texture
-statistic (log ratio; for white share, entropy and flat share, the difference), and the mean
-correlation of mass and edge layouts.  How alike the copy matcher found the frames is left
-out on purpose: a heavily edited copy (cropped, recoloured) is less alike without being
-redrawn."""
+"""Evidence, in weight order: per aligned pair (median over pairs) how far each texture
+statistic moved (the size of its log ratio; for white share, entropy and flat share, of the
+difference), and the mean correlation of mass and edge layouts.  Sizes, not signed changes:
+a re-rendering moves a statistic either way (a grade halves or doubles the saturation, a
+re-framing's enlargement lowers the fine detail, ink raises the edge contrast), a copy
+keeps it, and a signed weight learns only the direction the training split happened to show
+most.  How alike the copy matcher found the frames is left out on purpose: a heavily edited
+copy (cropped, recoloured) is less alike without being redrawn."""
 
 _FLOOR = np.array([1e-2, 1e-3, 1e-2, 1e-2, 1e-1], np.float32)
 _RATIOS = len(_FLOOR)  # the texture statistics compared as log ratios; the rest as differences
@@ -57,7 +60,7 @@ def restyle_features(query_looks: np.ndarray, reference_looks: np.ndarray) -> np
     q, r = query_looks[:, texture], reference_looks[:, texture]
     ratios = np.log((q[:, :_RATIOS] + _FLOOR) / (r[:, :_RATIOS] + _FLOOR))
     differences = q[:, _RATIOS:] - r[:, _RATIOS:]
-    changes = np.median(np.hstack([ratios, differences]), axis=0)
+    changes = np.abs(np.median(np.hstack([ratios, differences]), axis=0))
     layouts = [float(np.mean(np.einsum("ij,ij->i", query_looks[:, PARTS[p]],
                                        reference_looks[:, PARTS[p]])) / (PARTS[p].stop
                                                                           - PARTS[p].start))
@@ -68,9 +71,7 @@ def restyle_features(query_looks: np.ndarray, reference_looks: np.ndarray) -> np
 def aligned_aspects(query_looks: np.ndarray, reference_looks: np.ndarray) -> tuple[str, ...]:
     """What a frame-aligned re-rendering shares with its model: its motion (it follows the
     model frame by frame), and its composition and colours where their layouts agree."""
-    layout = np.mean([np.mean(np.einsum("ij,ij->i", query_looks[:, PARTS[p]],
-                                        reference_looks[:, PARTS[p]]))
-                      / (PARTS[p].stop - PARTS[p].start) for p in ("mass", "edges")])
+    layout = float(np.mean(layout_agreement(query_looks, reference_looks)))
     colour = np.abs(query_looks[:, PARTS["colour"]] - reference_looks[:, PARTS["colour"]]).mean()
     shared = ["composition"] if layout >= 0.4 else []
     if colour <= 0.06:

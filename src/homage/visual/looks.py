@@ -85,6 +85,16 @@ def frame_looks(frames: np.ndarray, previous: np.ndarray | None = None) -> np.nd
     return looks
 
 
+def layout_agreement(looks: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """(n,) how alike the coarse layouts of paired rows are: the mean of the correlations of
+    their mass and edge grids (both standardised per frame), in [-1, 1].  Crops of a few
+    percent, recolouring and re-encoding keep it high; a mirror image reverses it."""
+    looks, other = np.asarray(looks), np.asarray(other)
+    cells = GRID * GRID
+    return np.mean([np.einsum("ij,ij->i", looks[:, PARTS[p]], other[:, PARTS[p]]) / cells
+                    for p in ("mass", "edges")], axis=0)
+
+
 def luma_spread(looks: np.ndarray) -> np.ndarray:
     """Each frame's luma spread (standard deviation of luma, 0-1), read from its looks."""
     return np.asarray(looks)[:, PARTS["texture"].start + _LUMA_SPREAD]
