@@ -23,10 +23,10 @@ MODEL = HomageModel(
 )
 
 RESTYLE = RestyleModel(
-    bias=0.707,
+    bias=0.623,
     # sizes of the changes of edge_density, detail, spread, saturation, contrast, white,
     # entropy, flat; then the mass and edges layout correlations
-    weights=(10.402, -0.746, -6.854, 12.662, 2.788, 4.717, -0.809, 7.839, -5.72, 1.011),
+    weights=(9.297, 0.177, -6.763, 11.981, 2.739, 7.461, -0.794, 7.751, -4.659, 0.033),
     # 55 frame-aligned stretches, 24 of them re-renderings, 2026-11-24 (fifth session)
     fitted_on="homage corpus full seed 0, training split",
 )
