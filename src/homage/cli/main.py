@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import signal
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
@@ -528,4 +529,10 @@ def _report_failures(messages: Sequence[str]) -> None:
 
 
 def main() -> None:
-    cli(prog_name="homage")
+    try:
+        cli(prog_name="homage")
+    finally:
+        # The command is over and its writes are committed.  A Ctrl-C from here on could
+        # only interrupt Python's own clean-up (multiprocessing's exit finalisers) and print
+        # a traceback about nothing, so the rest of the exit ignores it.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
