@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from homage.visual.looks import PARTS, layout_agreement
+from homage.visual.looks import PARTS, layout_agreement, part_agreement
 
 FEATURES = ("edge_density", "detail", "spread", "saturation", "contrast", "white", "entropy",
             "flat", "mass", "edges")
@@ -61,10 +61,8 @@ def restyle_features(query_looks: np.ndarray, reference_looks: np.ndarray) -> np
     ratios = np.log((q[:, :_RATIOS] + _FLOOR) / (r[:, :_RATIOS] + _FLOOR))
     differences = q[:, _RATIOS:] - r[:, _RATIOS:]
     changes = np.abs(np.median(np.hstack([ratios, differences]), axis=0))
-    layouts = [float(np.mean(np.einsum("ij,ij->i", query_looks[:, PARTS[p]],
-                                       reference_looks[:, PARTS[p]])) / (PARTS[p].stop
-                                                                          - PARTS[p].start))
-               for p in ("mass", "edges")]
+    layouts = [float(np.mean(part_agreement(query_looks, reference_looks, part)))
+               for part in ("mass", "edges")]
     return np.array([*changes, *layouts], np.float64)
 
 

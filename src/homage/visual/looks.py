@@ -85,14 +85,19 @@ def frame_looks(frames: np.ndarray, previous: np.ndarray | None = None) -> np.nd
     return looks
 
 
+def part_agreement(looks: np.ndarray, other: np.ndarray, part: str) -> np.ndarray:
+    """(n,) the correlation of paired rows' ``part`` grids (``mass`` or ``edges``, both
+    standardised per frame), in [-1, 1]."""
+    cells = PARTS[part]
+    return np.einsum("ij,ij->i", np.asarray(looks)[:, cells],
+                     np.asarray(other)[:, cells]) / (cells.stop - cells.start)
+
+
 def layout_agreement(looks: np.ndarray, other: np.ndarray) -> np.ndarray:
     """(n,) how alike the coarse layouts of paired rows are: the mean of the correlations of
-    their mass and edge grids (both standardised per frame), in [-1, 1].  Crops of a few
-    percent, recolouring and re-encoding keep it high; a mirror image reverses it."""
-    looks, other = np.asarray(looks), np.asarray(other)
-    cells = GRID * GRID
-    return np.mean([np.einsum("ij,ij->i", looks[:, PARTS[p]], other[:, PARTS[p]]) / cells
-                    for p in ("mass", "edges")], axis=0)
+    their mass and edge grids, in [-1, 1].  Crops of a few percent, recolouring and
+    re-encoding keep it high; a mirror image reverses it."""
+    return (part_agreement(looks, other, "mass") + part_agreement(looks, other, "edges")) / 2
 
 
 def luma_spread(looks: np.ndarray) -> np.ndarray:
