@@ -184,7 +184,7 @@ def copy_matches(
             features = restyle_features(*pair)
             if restyle.probability(features[None])[0] >= 0.5:
                 aspects = aligned_aspects(*pair)
-        matches.append(_to_match(segment, names[segment.work], query.print, aspects))
+        matches.append(segment_match(segment, names[segment.work], query.print, aspects))
     return matches
 
 
@@ -362,8 +362,11 @@ def _mirrored_share(query: QueryFrames, reference: VisualPrint, rows: np.ndarray
     return float(np.mean(turned > as_is))
 
 
-def _to_match(segment: VideoSegmentMatch, reference: str, frames: VisualPrint,
-              aspects: tuple[str, ...] | None) -> Match:
+def segment_match(segment: VideoSegmentMatch, reference: str, frames: VisualPrint,
+                  aspects: tuple[str, ...] | None = None) -> Match:
+    """The match a copy-matcher stretch is reported as: a ``visual_copy``, or with
+    ``aspects`` a frame-aligned ``visual_homage``; ``frames`` are the query's (where a
+    letterbox shows, its picture is the ``region``)."""
     region = segment.region
     inside = (frames.times >= segment.query_start) & (frames.times <= segment.query_end)
     if region is None and inside.any():

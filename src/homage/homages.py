@@ -175,8 +175,9 @@ def _best_orientation(found: list[HomageCandidate]) -> list[HomageCandidate]:
 
 
 def repeats_copy(candidate: HomageCandidate, reference: str, copies: Sequence[Match]) -> bool:
-    """The candidate is one of ``copies`` (reported ``visual_copy`` matches) seen again: it
-    lies mostly inside one of the same reference, or overlaps one and continues its line."""
+    """The candidate is one of ``copies`` (what the copy matcher reports, either label) seen
+    again: it lies mostly inside one of the same reference, or overlaps one and continues its
+    line."""
     length = max(candidate.query_end - candidate.query_start, 1e-9)
     for copy in copies:
         if copy.reference != reference:

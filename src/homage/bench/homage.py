@@ -43,7 +43,13 @@ from homage.bench.metrics import (
 )
 from homage.bench.video import fit_logistic
 from homage.config import Settings
-from homage.copies import QueryFrames, aligned_looks, copy_segments, describe_video
+from homage.copies import (
+    QueryFrames,
+    aligned_looks,
+    copy_segments,
+    describe_video,
+    segment_match,
+)
 from homage.homages import homage_candidates, reference_windows, repeats_copy
 from homage.library import Library, load_vector_index
 from homage.match.homage_match import FEATURES, HomageCandidate, HomageModel, ReferenceWindows
@@ -52,7 +58,7 @@ from homage.match.restyle import FEATURES as RESTYLE_FEATURES
 from homage.match.restyle import RestyleModel, restyle_features
 from homage.match.video_align import VideoSegmentMatch
 from homage.pipeline import index_paths, stored_frames
-from homage.types import Match, Transform
+from homage.types import Match
 from homage.visual import descriptor_for
 from homage.visual.pdq import hamming
 from homage.visual.prints import VisualPrint, VisualSettings
@@ -226,11 +232,7 @@ def _homage_run(observed: Sequence[_Observed], refs: ReferenceWindows,
             run.predictions.append(pair)
             run.kinds.append("visual_homage" if homage else "visual_copy")
             if segment.score >= threshold:
-                reported.append(Match(
-                    kind="visual_copy", reference=pair.reference,
-                    query_start=pair.query_start, query_end=pair.query_end,
-                    reference_start=pair.reference_start, reference_end=pair.reference_end,
-                    score=pair.score, transform=Transform(speed=segment.speed)))
+                reported.append(segment_match(segment, pair.reference, o.frames.print))
         found = o.shipped if model is MODEL else homage_candidates(
             o.frames, o.query.duration, refs, prints_of=prints_of, model=model)
         for c in found:

@@ -95,8 +95,8 @@ def part_agreement(looks: np.ndarray, other: np.ndarray, part: str) -> np.ndarra
 
 def layout_agreement(looks: np.ndarray, other: np.ndarray) -> np.ndarray:
     """(n,) how alike the coarse layouts of paired rows are: the mean of the correlations of
-    their mass and edge grids, in [-1, 1].  Crops of a few percent, recolouring and
-    re-encoding keep it high; a mirror image reverses it."""
+    their mass and edge grids, in [-1, 1].  A crop of up to a fifth of the frame, a
+    recolouring or a re-encode keeps it high; a mirror image reverses it."""
     return (part_agreement(looks, other, "mass") + part_agreement(looks, other, "edges")) / 2
 
 
