@@ -120,6 +120,22 @@ def test_splits_are_disjoint_and_blocks_respected() -> None:
         _check_splits(blocks, [(p["split"], t) for p, _, t in _borrowed(plans)])
 
 
+def test_extra_training_queries_leave_the_dealt_queries_alone() -> None:
+    """A larger training split must not move a single test query, or the figures before and
+    after it could not be compared; the extra queries borrow only training blocks."""
+    for seed in range(3):
+        blocks, plans = _plan(seed, n_queries=30)
+        more_blocks, more = _plan(seed, n_queries=30, extra_train=20)
+        assert more_blocks == blocks
+        assert more[:30] == plans
+        extra = more[30:]
+        assert [p["index"] for p in extra] == list(range(30, 50))
+        assert {p["split"] for p in extra} == {"train"}
+        kinds = {s["kind"] for p in extra for s in p["shots"]}
+        assert {"homage", "copy"} <= kinds
+        _check_splits(blocks, [(p["split"], t) for p, _, t in _borrowed(more)])
+
+
 def test_every_combo_copy_cell_and_negative_exists_in_both_splits() -> None:
     _blocks, plans = _plan(0, n_queries=60, query_seconds=(30.0, 90.0), max_homages=4)
     for split in ("train", "test"):
