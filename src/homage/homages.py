@@ -67,9 +67,10 @@ def homage_candidates(
     prints_of: Callable[[int], VisualPrint], model: HomageModel = MODEL,
     settings: WindowSettings = WINDOWS, joined: bool = True,
 ) -> list[HomageCandidate]:
-    """Every scored, placed and (unless ``joined`` is False) joined candidate, best first,
-    not thresholded: what ``homage_matches`` reports from, and, unjoined, what
-    ``homage bench homage --fit`` learns from."""
+    """Every scored, placed and joined candidate, best first, not thresholded: what
+    ``homage_matches`` reports from.  With ``joined`` False, every pair the first pass draws,
+    both ways round, unjoined: what ``homage bench homage --fit`` learns from, chosen by no
+    score, so that the examples a fit learns from do not depend on the weights it replaces."""
     frames = query.print
     if frames.looks is None or len(frames) == 0:
         return []
@@ -97,8 +98,10 @@ def homage_candidates(
                       for qi, ri in zip(q, r, strict=True)]
         features = pair_features(windows, q, refs.windows, r, query_vectors=vectors,
                                  ref_vectors=ref_vectors, alignments=alignments)
-        scores = model.score(features)
-        for i in _best_per_window(q, r, refs, alignments, windows, scores, model.per_window):
+        scores = model.probability(features)
+        chosen = _best_per_window(q, r, refs, alignments, windows, scores, model.per_window) \
+            if joined else range(len(q))
+        for i in chosen:
             a = alignments[i]
             length = float(windows.ends[q[i]] - windows.starts[q[i]])
             found.append(HomageCandidate(
@@ -108,8 +111,9 @@ def homage_candidates(
                                   float(refs.windows.shot_ends[r[i]])),
                 shot_start=float(refs.windows.shot_starts[r[i]]), speed=a.speed,
                 mirrored=mirrored, features=features[i], score=float(scores[i])))
-    best = _best_orientation(found)
-    return join_continuations(best) if joined else sorted(best, key=lambda c: -c.score)
+    if not joined:
+        return sorted(found, key=lambda c: -c.score)
+    return join_continuations(_best_orientation(found))
 
 
 def _align(windows: ShotWindows, q: int, refs: ReferenceWindows, r: int, frames: VisualPrint,

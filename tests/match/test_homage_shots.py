@@ -16,9 +16,7 @@ from homage.match.homage_match import (
     first_pass,
     join_continuations,
     pair_features,
-    term_names,
 )
-from homage.match.homage_model import MODEL
 from homage.match.restyle import FEATURES as RESTYLE_FEATURES
 from homage.match.restyle import restyle_features
 from homage.match.shot_windows import (
@@ -141,7 +139,7 @@ def test_the_restaged_shot_is_drawn_scored_and_placed() -> None:
     assert features.shape == (len(q), len(FEATURES)) and np.isfinite(features).all()
     model = HomageModel(bias=-9.0, weights=(2.0, 2.0, 1.0, 1.0, 0, 0, 0, 0, 0, 0,
                                             2.0, 2.0, 2.0, 0.0, 0.0))
-    scores = model.score(features)
+    scores = model.probability(features)
     best = int(np.argmax(scores))
     assert q[best] == 1  # the re-staged window, 3-6 s of the query
     assert scores[best] > 0.5 > max(s for s, qi in zip(scores, q, strict=True) if qi != 1)
@@ -149,31 +147,6 @@ def test_the_restaged_shot_is_drawn_scored_and_placed() -> None:
     assert alignments[best].start == pytest.approx(4.0 + 4.0, abs=0.5)
     assert alignments[best].speed == 1.0
     assert alignments[best].layout > 0.5
-
-
-def test_the_score_weighs_standardised_evidence_and_its_products() -> None:
-    n = len(FEATURES)
-    centre, scale = tuple(np.linspace(0.1, 0.5, n)), tuple(np.full(n, 0.1))
-    model = HomageModel(bias=0.0, weights=(0.0,) * len(term_names(True)), centre=centre,
-                        scale=scale, interactions=True)
-    features = np.array(centre) + 0.1 * np.arange(n)   # z = 0, 1, ..., clipped at 4 SD
-    terms = model.terms(features)
-    z = np.minimum(np.arange(n), 4.0)
-    assert terms.shape == (1, n + n * (n + 1) // 2) == (1, len(term_names(True)))
-    assert np.allclose(terms[0, :n], z)
-    names = term_names(True)
-    assert names[:n] == FEATURES and names[n] == f"{FEATURES[0]}*{FEATURES[0]}"
-    product = names.index(f"{FEATURES[2]}*{FEATURES[3]}")
-    assert terms[0, product] == pytest.approx(z[2] * z[3])
-    assert terms[0, names.index(f"{FEATURES[-1]}*{FEATURES[-1]}")] == 16.0  # clipped, squared
-    assert model.score(features[None]).shape == (1,)
-    # without centre, scale or interactions the evidence is weighed as it is
-    plain = HomageModel(bias=0.0, weights=(1.0,) * n)
-    assert np.array_equal(plain.terms(features[None]), features[None])
-    # the shipped score has a weight per term and a centre and scale per feature
-    assert len(MODEL.weights) == len(term_names(MODEL.interactions))
-    assert MODEL.centre is not None and MODEL.scale is not None
-    assert len(MODEL.centre) == len(MODEL.scale) == n and min(MODEL.scale) > 0
 
 
 def candidate(q0: float, q1: float, r0: float, r1: float, score: float, work: int = 1,

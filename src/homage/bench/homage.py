@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -52,12 +53,7 @@ from homage.copies import (
 )
 from homage.homages import homage_candidates, reference_windows, repeats_copy
 from homage.library import Library, load_vector_index
-from homage.match.homage_match import (
-    HomageCandidate,
-    HomageModel,
-    ReferenceWindows,
-    term_names,
-)
+from homage.match.homage_match import FEATURES, HomageCandidate, HomageModel, ReferenceWindows
 from homage.match.homage_model import MODEL, RESTYLE
 from homage.match.restyle import FEATURES as RESTYLE_FEATURES
 from homage.match.restyle import RestyleModel, restyle_features
@@ -75,9 +71,7 @@ logger = logging.getLogger(__name__)
 _AGREE = 0.5
 #: Candidates per query window the fit learns from: the model must rank all it may see.
 _FIT_CANDIDATES = 16
-#: L2 penalty of the homage score's fit: 135 terms from a few hundred right candidates (of
-#: 1, 10 and 100, 10 ranked best in a grouped cross-validation on the training split).
-_FIT_L2 = 10.0
+_Model = TypeVar("_Model", HomageModel, RestyleModel)
 
 
 @dataclass
@@ -396,7 +390,7 @@ def _fit(train: Sequence[_Observed], refs: ReferenceWindows,
             if features is not None and shot is not None:
                 restyle_x.append(features)
                 restyle_y.append(shot.kind == "visual_homage")
-    wide = dataclasses.replace(MODEL, candidates=_FIT_CANDIDATES, per_window=_FIT_CANDIDATES)
+    wide = dataclasses.replace(MODEL, candidates=_FIT_CANDIDATES)
     homage_x, homage_y = [], []
     for o in train:
         for c in homage_candidates(o.frames, o.query.duration, refs, prints_of=prints_of,
@@ -405,16 +399,8 @@ def _fit(train: Sequence[_Observed], refs: ReferenceWindows,
             homage_y.append(_agreeing(o.query, names[c.work], c) is not None)
     if not restyle_y or len(set(restyle_y)) < 2 or len(set(homage_y)) < 2:
         raise RuntimeError("the training split gave too few examples of each kind to fit")
-    r = fit_logistic(np.array(restyle_x), np.array(restyle_y, np.float64))
-    restyle = RestyleModel(bias=float(r[0]), weights=tuple(float(w) for w in r[1:]),
-                           fitted_on="training split")
-    evidence = np.array(homage_x)
-    shape = dataclasses.replace(
-        MODEL, bias=0.0, weights=(), interactions=True, fitted_on="training split",
-        centre=tuple(float(c) for c in evidence.mean(axis=0)),
-        scale=tuple(float(s) for s in evidence.std(axis=0) + 1e-9))
-    h = fit_logistic(shape.terms(evidence), np.array(homage_y, np.float64), l2=_FIT_L2)
-    model = dataclasses.replace(shape, bias=float(h[0]), weights=tuple(float(w) for w in h[1:]))
+    restyle = _fit_model(RESTYLE, np.array(restyle_x), restyle_y)
+    model = _fit_model(MODEL, np.array(homage_x), homage_y)
     summary = {
         "restyle": {**_weights_json(restyle), "examples": len(restyle_y),
                     "re_renderings": int(sum(restyle_y))},
@@ -431,17 +417,17 @@ def _agreeing(query: HomageQuery, reference: str, found: VideoSegmentMatch | Hom
     return next((s for s in query.shots if _agrees(pair, s.segment)), None)
 
 
+def _fit_model(shipped: _Model, evidence: np.ndarray, right: Sequence[bool]) -> _Model:
+    """``shipped``'s kind (and candidates) with weights fitted on ``evidence``."""
+    w = fit_logistic(evidence, np.array(right, np.float64))
+    return dataclasses.replace(shipped, bias=float(w[0]), weights=tuple(float(x) for x in w[1:]),
+                               fitted_on="training split")
+
+
 def _weights_json(model: HomageModel | RestyleModel) -> dict[str, object]:
-    if isinstance(model, RestyleModel):
-        return {"bias": round(model.bias, 3),
-                **{n: round(w, 3) for n, w in zip(RESTYLE_FEATURES, model.weights, strict=True)},
-                "fitted_on": model.fitted_on}
-    names = term_names(model.interactions)
+    names = FEATURES if isinstance(model, HomageModel) else RESTYLE_FEATURES
     return {"bias": round(model.bias, 3),
             **{n: round(w, 3) for n, w in zip(names, model.weights, strict=True)},
-            **({"centre": [round(c, 4) for c in model.centre],
-                "scale": [round(c, 4) for c in model.scale]} if model.centre and model.scale
-               else {}),
             "fitted_on": model.fitted_on}
 
 

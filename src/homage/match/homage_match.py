@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from homage.match.logistic import Logistic
 from homage.match.shot_windows import ShotWindows
 from homage.visual.base import l2_normalise
 from homage.visual.looks import GRID, PARTS
@@ -43,61 +44,13 @@ ASPECTS = ("composition", "colour", "motion")
 """What a homage is said to share with its model, in ``Transform.aspects``."""
 
 
-_CLIP_SD = 4.0
-"""Standardised evidence is clipped to this many standard deviations of the training split:
-through a square or a product, one value far outside what the fit saw would decide alone."""
-
-
 @dataclass(frozen=True)
-class HomageModel:
-    """Logistic weights over the model's ``terms`` of ``FEATURES`` (``bias`` apart), and how
-    candidates are drawn.
+class HomageModel(Logistic):
+    """The homage score: how likely a pair of windows is a re-staging, from ``FEATURES``;
+    and how candidates are drawn."""
 
-    With ``centre`` and ``scale`` the evidence is standardised (and clipped, ``_CLIP_SD``);
-    with ``interactions`` the terms are the standardised features followed by every product of
-    two of them, squares included (``term_names``).  Why products: the evidence of a
-    re-staging agrees *together*.  A strong semantic likeness means little without a layout
-    that agrees, a layout means more when the motion follows too; a linear score adds each
-    up independently and cannot say so.  On the training split (84 queries), a grouped
-    four-fold cross-validation ranked candidates at AP 0.770 with products against 0.711
-    linear, and the linear score did not improve with three times the training queries
-    (it had reached its form's limit, not the data's).
-    """
-
-    bias: float
-    weights: tuple[float, ...]
-    centre: tuple[float, ...] | None = None
-    scale: tuple[float, ...] | None = None
-    interactions: bool = False
     candidates: int = 16
     per_window: int = 3
-    fitted_on: str = ""
-
-    def terms(self, features: np.ndarray) -> np.ndarray:
-        """(n, len(FEATURES)) → (n, len(term_names(self.interactions))): what the weights
-        multiply."""
-        z = np.atleast_2d(np.asarray(features, np.float64))
-        if self.centre is not None and self.scale is not None:
-            z = np.clip((z - np.asarray(self.centre)) / np.asarray(self.scale),
-                        -_CLIP_SD, _CLIP_SD)
-        if not self.interactions:
-            return z
-        first, second = np.triu_indices(z.shape[1])
-        return np.hstack([z, z[:, first] * z[:, second]])
-
-    def score(self, features: np.ndarray) -> np.ndarray:
-        """(n, len(FEATURES)) → (n,) probabilities."""
-        z = self.bias + self.terms(features) @ np.asarray(self.weights)
-        return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
-
-
-def term_names(interactions: bool) -> tuple[str, ...]:
-    """The names of a model's terms, in weight order: ``FEATURES``, then ``a*b`` products."""
-    if not interactions:
-        return FEATURES
-    first, second = np.triu_indices(len(FEATURES))
-    return (*FEATURES, *(f"{FEATURES[a]}*{FEATURES[b]}" for a, b in zip(first, second,
-                                                                          strict=True)))
 
 
 @dataclass(frozen=True)

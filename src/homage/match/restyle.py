@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from homage.match.logistic import Logistic
 from homage.visual.looks import PARTS, layout_agreement, part_agreement
 
 FEATURES = ("edge_density", "detail", "spread", "saturation", "contrast", "white", "entropy",
@@ -35,17 +36,8 @@ _RATIOS = len(_FLOOR)  # the texture statistics compared as log ratios; the rest
 
 
 @dataclass(frozen=True)
-class RestyleModel:
-    """Logistic weights over ``FEATURES``; ``fitted_on`` says where they came from."""
-
-    bias: float
-    weights: tuple[float, ...]
-    fitted_on: str = ""
-
-    def probability(self, features: np.ndarray) -> np.ndarray:
-        """(n, len(FEATURES)) → (n,) probability that each stretch is a re-rendering."""
-        z = self.bias + np.asarray(features, np.float64) @ np.asarray(self.weights)
-        return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+class RestyleModel(Logistic):
+    """How likely a frame-aligned stretch is a re-rendering, from ``FEATURES``."""
 
 
 def restyle_features(query_looks: np.ndarray, reference_looks: np.ndarray) -> np.ndarray:

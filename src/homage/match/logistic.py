@@ -1,0 +1,31 @@
+"""Logistic models: the form of both learnt decisions of the homage step.
+
+How likely a pair of shots is a re-staging (``homage_match.HomageModel``) and whether a
+frame-aligned stretch was re-rendered or copied (``restyle.RestyleModel``) are both weights
+over evidence, fitted by ``homage bench homage --fit`` on the training split.  Linear, on
+purpose: products of the evidence ranked the training split's candidates better in
+cross-validation, but scored look-alikes far outside what the fit saw (unrelated synthetic
+footage, held-out shots of a reference's own film) as certain homages; see
+``docs/benchmarks.md``, "Products of the evidence: tried, not kept".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Logistic:
+    """``bias`` and one weight per part of the evidence; ``fitted_on`` says where they came
+    from."""
+
+    bias: float
+    weights: tuple[float, ...]
+    fitted_on: str = ""
+
+    def probability(self, features: np.ndarray) -> np.ndarray:
+        """(n, len(weights)) evidence → (n,) probabilities."""
+        z = self.bias + np.asarray(features, np.float64) @ np.asarray(self.weights)
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
