@@ -71,6 +71,7 @@ logger = logging.getLogger(__name__)
 _AGREE = 0.5
 #: Candidates per query window the fit learns from: the model must rank all it may see.
 _FIT_CANDIDATES = 16
+
 _Model = TypeVar("_Model", HomageModel, RestyleModel)
 
 

@@ -166,9 +166,9 @@ _SIZES: dict[str, dict[str, Any]] = {
              "extra_train": 60},
 }
 """``extra_train``: training queries added after the ``n_queries`` dealt between the splits
-(see :func:`plan_homage_queries`): the weights ``--fit`` learns improve with every training
-shot (the re-rendering label learnt from 55 stretches erred on a fifth of them), while the
-test split, and so every figure reported, stays the same."""
+(see :func:`plan_homage_queries`): ``--fit`` and any cross-validation on the training split
+learn from three and a half times the shots, while the test split, and so every figure
+reported, stays the same."""
 _TRAIN_SHARE = 0.4
 _NEGATIVE_SHARE = 0.2
 _COPY_ONLY_SHARE = 0.15
@@ -682,10 +682,10 @@ def plan_homage_queries(
     decks = {name: _deal_decks(rng, mine, counts, combos, copy_cells)
              for name, mine in groups.items()}
     extra = list(range(n_queries, n_queries + extra_train))
-    if extra:
+    if extra:  # their own stream: the draws above stay the same
         extra_rng = np.random.default_rng([seed, 103])
         counts.update(_deal_counts(extra_rng, extra, max_homages, max_copies))
-        extra_deck = _deal_decks(extra_rng, extra, counts, combos, copy_cells)
+        decks["extra"] = _deal_decks(extra_rng, extra, counts, combos, copy_cells)
     splits += ["train"] * extra_train
     pool = _FootagePool(clips=list(clips), stills=list(stills))
     refs = {r["key"]: r for r in references}
@@ -693,7 +693,7 @@ def plan_homage_queries(
     for i in range(n_queries + extra_train):
         qrng = np.random.default_rng([seed, 102, i])
         h, c = counts[i]
-        deck = extra_deck if i >= n_queries else decks[splits[i]]
+        deck = decks["extra" if i >= n_queries else splits[i]]
         borrowed = [("homage", deck["homage"].pop(0)) for _ in range(h)]
         borrowed += [("copy", deck["copy"].pop(0)) for _ in range(c)]
         borrowed = [borrowed[int(k)] for k in qrng.permutation(len(borrowed))]
