@@ -6,7 +6,8 @@ over evidence, fitted by ``homage bench homage --fit`` on the training split.  L
 purpose: products of the evidence ranked the training split's candidates better in
 cross-validation, but scored look-alikes far outside what the fit saw (unrelated synthetic
 footage, held-out shots of a reference's own film) as certain homages; see
-``docs/benchmarks.md``, "Products of the evidence: tried, not kept".
+``docs/benchmarks.md``, "A larger training split, and products of the evidence: tried, not
+kept".
 """
 
 from __future__ import annotations
