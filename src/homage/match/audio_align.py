@@ -11,7 +11,7 @@ agreeing hits are by chance (a Poisson tail), so scores mean the same across que
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 from scipy import special
@@ -94,54 +94,77 @@ def align_hits(
     align = align or AlignSettings()
     if len(hits) == 0:
         return []
+    # The transform range searched is the fingerprint's (queries probe exactly that range).
+    min_ratio, max_ratio = 1.0 / settings.max_time_stretch, settings.max_time_stretch
+    by_work = _hits_by_work(query, hits, settings, (min_ratio, max_ratio))
+    n_ratio = math.log(max_ratio / min_ratio) / align.ratio_bin
+    n_pitch = 2 * settings.max_pitch_semitones / align.pitch_bin_semitones
+    volumes: dict[int, float] = {}
+    for wid, own in by_work:
+        ref_dur = reference_durations.get(wid)
+        if ref_dur is None:
+            ref_dur = float(own.tr.max() + own.spr.max())
+        n_offset = (query_duration + max_ratio * ref_dur) / align.offset_bin_s + 1
+        volumes[wid] = n_ratio * n_pitch * n_offset
+    total_cells = sum(volumes.values())
+    results: list[AudioSegmentMatch] = []
+    for wid, own in by_work:
+        results.extend(_segments_of_work(
+            wid, own, _Votes.cast(own.tq, own.tr, own.ratio, own.pitch, align), query.members,
+            align, cells=volumes[wid], total_cells=total_cells,
+            ratio_range=(min_ratio, max_ratio)))
+    results.sort(key=lambda m: m.false_alarms)
+    return results[: align.max_candidates]
+
+
+@dataclass(frozen=True)
+class _WorkHits:
+    """Hits that measure a transform inside the searched range, one entry per hit (times and
+    spans in seconds)."""
+
+    anchor: np.ndarray  # query fingerprint row
+    tq: np.ndarray
+    spq: np.ndarray
+    tr: np.ndarray
+    spr: np.ndarray
+    ratio: np.ndarray  # query seconds per reference second
+    pitch: np.ndarray  # semitones
+
+    def rows(self, start: int, stop: int) -> _WorkHits:
+        return _WorkHits(*(getattr(self, f.name)[start:stop] for f in fields(self)))
+
+
+def _hits_by_work(query: Fingerprints, hits: Hits, settings: FingerprintSettings,
+                  ratio_range: tuple[float, float]) -> list[tuple[int, _WorkHits]]:
+    """``(work id, its hits)`` for every work hit inside the searched transform range.
+
+    Why one layout pass: a query against hours of music keeps millions of hits, and gathering
+    each work's share of every array again, per work, cost more than all the voting.  After
+    one stable grouping each work's hits are a contiguous slice, handed out as views.
+    """
     fs = settings.frame_seconds
     bins_per_semitone = settings.bins_per_octave / 12.0
-    # Half of the hits measure a transform outside the range searched: they are dropped
-    # before the rest of their fields are gathered.
     spr = hits.span * fs
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = (query.span * fs)[hits.query_row] / spr
     pitch = (query.freq[hits.query_row] - hits.freq) / bins_per_semitone
-    # The transform range searched is the fingerprint's (queries probe exactly that range).
-    min_ratio, max_ratio = 1.0 / settings.max_time_stretch, settings.max_time_stretch
-    keep = (ratio >= min_ratio) & (ratio <= max_ratio) & (
-        np.abs(pitch) <= settings.max_pitch_semitones)
-    if not keep.any():
+    # Half of the hits measure a transform outside the range searched: they are dropped
+    # before the rest of their fields are gathered.
+    kept = np.flatnonzero((ratio >= ratio_range[0]) & (ratio <= ratio_range[1])
+                          & (np.abs(pitch) <= settings.max_pitch_semitones))
+    if kept.size == 0:
         return []
-    anchor = hits.query_row[keep]
-    work = hits.work[keep]
-    ratio, pitch, spr = ratio[keep], pitch[keep], spr[keep]
-    tq = (query.time * fs)[anchor]
-    spq = (query.span * fs)[anchor]
-    tr = hits.time[keep] * fs
-
-    votes = _Votes.cast(tq, tr, ratio, pitch, align)
-    n_ratio = math.log(max_ratio / min_ratio) / align.ratio_bin
-    n_pitch = 2 * settings.max_pitch_semitones / align.pitch_bin_semitones
-    results: list[AudioSegmentMatch] = []
-    order = _grouping_order(work)
-    groups = np.split(order, np.flatnonzero(np.diff(work[order])) + 1)
-    volumes: dict[int, float] = {}
-    for hit_rows in groups:
-        wid = int(work[hit_rows[0]])
-        ref_dur = reference_durations.get(wid)
-        if ref_dur is None:
-            ref_dur = float(tr[hit_rows].max() + spr[hit_rows].max())
-        n_offset = (query_duration + max_ratio * ref_dur) / align.offset_bin_s + 1
-        volumes[wid] = n_ratio * n_pitch * n_offset
-    total_cells = sum(volumes.values())
-    used_hits = np.zeros(ratio.size, dtype=bool)  # a hit belongs to one work: one array serves all
-    for hit_rows in groups:
-        wid = int(work[hit_rows[0]])
-        results.extend(
-            _segments_of_work(
-                wid, hit_rows, votes, tq, spq, tr, spr, ratio, pitch, anchor, query.members,
-                align, used_hits, cells=volumes[wid], total_cells=total_cells,
-                ratio_range=(min_ratio, max_ratio),
-            )
-        )
-    results.sort(key=lambda m: m.false_alarms)
-    return results[: align.max_candidates]
+    work = hits.work[kept]
+    take = kept[_grouping_order(work)]
+    anchor = hits.query_row[take]
+    laid_out = _WorkHits(anchor=anchor, tq=(query.time * fs)[anchor],
+                         spq=(query.span * fs)[anchor], tr=hits.time[take] * fs,
+                         spr=spr[take], ratio=ratio[take], pitch=pitch[take])
+    per_work = np.bincount(work)
+    ids = np.flatnonzero(per_work)
+    bounds = np.concatenate([[0], np.cumsum(per_work[ids])])
+    return [(int(wid), laid_out.rows(int(start), int(stop)))
+            for wid, start, stop in zip(ids, bounds[:-1], bounds[1:], strict=True)]
 
 
 @dataclass(frozen=True)
@@ -173,17 +196,16 @@ class _Votes:
         return cls(lower, np.rint(pitch / align.pitch_bin_semitones).astype(np.int64),
                    offset_bin(0), offset_bin(1))
 
-    def cell_keys(self, hit_rows: np.ndarray) -> tuple[np.ndarray, int]:
-        """One integer per vote of ``hit_rows``: its (ratio, pitch, offset) cell.
+    def cell_keys(self) -> tuple[np.ndarray, int]:
+        """One integer per vote: its (ratio, pitch, offset) cell.
 
-        Votes ``i`` and ``i + len(hit_rows)`` are the two of hit ``hit_rows[i]``.  Also returns
-        the length of the offset axis: a cell's neighbours lie at fixed steps from it, ``±1``
-        in offset and ``±n_offset`` in pitch (those axes have a free bin at each end, so
-        neighbours never wrap around).
+        Votes ``i`` and ``i + n_hits`` are the two of hit ``i``.  Also returns the length of
+        the offset axis: a cell's neighbours lie at fixed steps from it, ``±1`` in offset and
+        ``±n_offset`` in pitch (those axes have a free bin at each end, so neighbours never
+        wrap around, nor fall below zero).
         """
-        lower = self.lower[hit_rows]
-        pitch = self.pitch[hit_rows]
-        offset_lower, offset_upper = self.offset_lower[hit_rows], self.offset_upper[hit_rows]
+        lower, pitch = self.lower, self.pitch
+        offset_lower, offset_upper = self.offset_lower, self.offset_upper
         offset_origin = min(offset_lower.min(), offset_upper.min()) - 1
         pitch_origin = pitch.min() - 1
         n_pitch = int(pitch.max() - pitch_origin) + 2
@@ -196,35 +218,24 @@ class _Votes:
 
 def _segments_of_work(
     wid: int,
-    hit_rows: np.ndarray,
+    own: _WorkHits,
     votes: _Votes,
-    tq: np.ndarray,
-    spq: np.ndarray,
-    tr: np.ndarray,
-    spr: np.ndarray,
-    ratio: np.ndarray,
-    pitch: np.ndarray,
-    anchor: np.ndarray,
     members: np.ndarray | None,
     align: AlignSettings,
-    used_hits: np.ndarray,
     *,
     cells: float,
     total_cells: float,
     ratio_range: tuple[float, float],
 ) -> list[AudioSegmentMatch]:
-    """Find every strong cell of one work's votes and turn it into segments.
-
-    ``hit_rows`` are this work's hits; ``used_hits`` marks the hits an earlier line took.
-    """
-    keys, n_offset = votes.cell_keys(hit_rows)
+    """Find every strong cell of one work's votes and turn it into segments."""
+    keys, n_offset = votes.cell_keys()
     strong = _strongest_cells(keys, align)
     if strong.size == 0:
         return []
     # Only the votes around the strong cells are looked at again: grouped by cell (CSR), so a
     # neighbourhood is nine binary searches.
     neighbours = np.array([dp * n_offset + do for dp in (-1, 0, 1) for do in (-1, 0, 1)])
-    near = np.flatnonzero(np.isin(keys, (strong[:, None] + neighbours).ravel()))
+    near = np.flatnonzero(_marks(keys, (strong[:, None] + neighbours).ravel()))
     by_cell = near[np.argsort(keys[near], kind="stable")]
     cell, counts = np.unique(keys[by_cell], return_counts=True)
     starts = np.concatenate([[0], np.cumsum(counts)])
@@ -232,48 +243,65 @@ def _segments_of_work(
     # evenly over its cells, times three pitch cells, times the band's share of an offset cell.
     band_share = 2 * align.line_tolerance_s / align.offset_bin_s
     expected = max(keys.size * 3 * band_share / cells, 1e-9)
+    n_hits = own.tq.size
+    used_hits = np.zeros(n_hits, dtype=bool)  # hits an earlier line took
     found: list[AudioSegmentMatch] = []
     for key in strong:
         wanted = key + neighbours
         at = np.minimum(np.searchsorted(cell, wanted), cell.size - 1)
         picked = np.concatenate([by_cell[starts[i]: starts[i + 1]] for i in at[cell[at] == wanted]])
-        near_hits = hit_rows[picked % hit_rows.size]
+        near_hits = picked % n_hits
         near_hits = near_hits[~used_hits[near_hits]]
         if near_hits.size < align.min_votes:
             continue
-        hits_near = np.unique(near_hits)
-        inl = _fit_line(hits_near, tq, tr, ratio, align, ratio_range=ratio_range)
+        inl = _fit_line(np.unique(near_hits), own.tq, own.tr, own.ratio, align,
+                        ratio_range=ratio_range)
         if inl is None:
             continue
-        a, b, global_rows = inl
-        used_hits[global_rows] = True
-        for part in _split_on_gaps(global_rows, tq, align.max_gap_s):
+        a, b, rows = inl
+        used_hits[rows] = True
+        for part in _split_on_gaps(rows, own.tq, align.max_gap_s):
             # Evidence is counted in distinct query anchor peaks: one peak of a chord heads
             # many triplets, and their hits are one coincidence, not many.
-            heads = members[anchor[part], 0] if members is not None else anchor[part]
+            anchors = own.anchor[part]
+            heads = members[anchors, 0] if members is not None else anchors
             n_anchor = int(np.unique(heads).size)
             if n_anchor < align.min_inliers:
                 continue
             p_chance = float(special.pdtrc(n_anchor - 1, expected))  # Poisson P(X >= n)
             false_alarms = p_chance * total_cells / 27.0
-            voters = np.unique(members[anchor[part]]) if members is not None else None
             found.append(
                 AudioSegmentMatch(
                     work=wid,
-                    query_start=float(tq[part].min()),
-                    query_end=float((tq[part] + spq[part]).max()),
-                    reference_start=float(tr[part].min()),
-                    reference_end=float((tr[part] + spr[part]).max()),
+                    query_start=float(own.tq[part].min()),
+                    query_end=float((own.tq[part] + own.spq[part]).max()),
+                    reference_start=float(own.tr[part].min()),
+                    reference_end=float((own.tr[part] + own.spr[part]).max()),
                     time_ratio=a,
                     offset=b,
-                    pitch_semitones=_median(pitch[part]),
+                    pitch_semitones=_median(own.pitch[part]),
                     inliers=n_anchor,
                     false_alarms=false_alarms,
                     score=significance_score(false_alarms),
-                    voters=voters if voters is not None else np.zeros(0, np.int64),
+                    voters=(np.unique(members[anchors]) if members is not None
+                            else np.zeros(0, np.int64)),
                 )
             )
     return found
+
+
+def _marks(keys: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """``np.isin(keys, wanted)`` for the non-negative cell keys of one work.
+
+    A look-up table where the keys are dense enough for one (the usual case): ``isin`` sorts
+    or hashes, and this ran over every vote of every work.
+    """
+    size = int(max(keys.max(), wanted.max())) + 1
+    if size > _DENSE_CELLS:
+        return np.isin(keys, wanted)
+    table = np.zeros(size, dtype=bool)
+    table[wanted] = True
+    return table[keys]
 
 
 def _grouping_order(values: np.ndarray) -> np.ndarray:
@@ -282,11 +310,14 @@ def _grouping_order(values: np.ndarray) -> np.ndarray:
     Two stable passes over 16-bit digits, which NumPy sorts by radix in linear time; a
     comparison sort of the tens of millions of votes a long query casts took seconds.
     """
-    if values.size == 0 or int(values.max()) >= 1 << 32:
+    if values.size == 0:
+        return np.argsort(values, kind="stable")
+    largest = int(values.max())
+    if largest >= 1 << 32:
         return np.argsort(values, kind="stable")
     order = np.argsort((values & 0xFFFF).astype(np.uint16), kind="stable")
-    high = values[order] >> 16
-    if high.any():
+    if largest >= 1 << 16:
+        high = values[order] >> 16
         order = order[np.argsort(high.astype(np.uint16), kind="stable")]
     return order
 

@@ -83,7 +83,9 @@ class HashIndex:
         left, counts = left[of_distinct], counts[of_distinct]
         # Row of each hit: its hash's first posting plus its rank among that hash's hits.
         first_hit = np.cumsum(counts) - counts
-        query_row = np.repeat(np.arange(hashes.size), counts)
+        # 32-bit rows where they fit: alignment gathers by them millions of times.
+        row_type = np.int32 if hashes.size < 1 << 31 else np.int64
+        query_row = np.repeat(np.arange(hashes.size, dtype=row_type), counts)
         rows = np.arange(int(counts.sum())) + np.repeat(left - first_hit, counts)
         return Hits(
             query_row=query_row,
