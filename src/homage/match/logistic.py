@@ -1,13 +1,14 @@
-"""Logistic models: the form of both learnt decisions of the homage step.
+"""Logistic models: the form of the learnt decisions of the video steps.
 
-How likely a pair of shots is a re-staging (``homage_match.HomageModel``) and whether a
-frame-aligned stretch was re-rendered or copied (``restyle.RestyleModel``) are both weights
-over evidence, fitted by ``homage bench homage --fit`` on the training split.  Linear, on
-purpose: products of the evidence ranked the training split's candidates better in
-cross-validation, but scored look-alikes far outside what the fit saw (unrelated synthetic
-footage, held-out shots of a reference's own film) as certain homages; see
-``docs/benchmarks.md``, "A larger training split, and products of the evidence: tried, not
-kept".
+How likely an aligned stretch is a copy (``video_score.Calibration``, fitted by ``homage bench
+video --calibrate`` on corpora of other seeds), how likely a pair of shots is a re-staging
+(``homage_match.HomageModel``) and whether a frame-aligned stretch was re-rendered or copied
+(``restyle.RestyleModel``, both fitted by ``homage bench homage --fit`` on the training split)
+are all weights over evidence.  The homage models are linear on purpose: products of the
+evidence ranked the training split's candidates better in cross-validation, but scored
+look-alikes far outside what the fit saw (unrelated synthetic footage, held-out shots of a
+reference's own film) as certain homages; see ``docs/benchmarks.md``, "A larger training
+split, and products of the evidence: tried, not kept".
 """
 
 from __future__ import annotations

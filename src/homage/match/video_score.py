@@ -17,6 +17,9 @@ import logging
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
+from homage.match.logistic import Logistic
 from homage.match.video_align import VideoAlignSettings, VideoSegmentMatch
 
 logger = logging.getLogger(__name__)
@@ -24,34 +27,31 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Calibration:
-    """Alignment settings and logistic weights for one descriptor."""
+    """Alignment settings and the logistic model over :func:`segment_features` for one
+    descriptor (weights in that order: similarity, log frames, coverage, layout,
+    distinctiveness)."""
 
     align: VideoAlignSettings
-    bias: float
-    similarity: float
-    log_frames: float
-    coverage: float
-    layout: float
-    distinctiveness: float
+    model: Logistic
 
 
 CALIBRATIONS: dict[str, Calibration] = {
     "effnet-lite0": Calibration(
         # speed_prior tuned on the quick corpora of seeds 1-3 (0.15-0.35 tried), 2026-11-24
         align=VideoAlignSettings(min_similarity=0.6, speed_prior=0.25),
-        # fitted on the quick corpora of seeds 1-3 (170 segments, 67 right), 2026-11-24
-        bias=-19.688, similarity=9.335, log_frames=1.996, coverage=7.416, layout=4.105,
-        distinctiveness=1.494,
+        model=Logistic(
+            bias=-19.688, weights=(9.335, 1.996, 7.416, 4.105, 1.494),
+            fitted_on="quick corpora of seeds 1-3 (170 segments, 67 right), 2026-11-24"),
         # log_frames counts independent_frames since 2026-11-24, weights kept: on the same
         # corpora, a weight for log(min(1, speed)) fitted alone (the others held) is 2.1,
         # about log_frames' 2.0, which is what counting frames * speed gives it
     ),
     "pdq": Calibration(
         align=VideoAlignSettings(min_similarity=0.3),
-        # fitted on the quick corpus of seed 1 (19 segments, 16 right: few wrong ones to
-        # learn from; the ablation is compared on ranking, segment AP), 2026-11-24
-        bias=2.815, similarity=2.139, log_frames=0.077, coverage=-2.842, layout=0.0,
-        distinctiveness=0.0,
+        # few wrong segments to learn from; the ablation is compared on ranking, segment AP
+        model=Logistic(
+            bias=2.815, weights=(2.139, 0.077, -2.842, 0.0, 0.0),
+            fitted_on="quick corpus of seed 1 (19 segments, 16 right), 2026-11-24"),
     ),
 }
 
@@ -86,8 +86,5 @@ def independent_frames(segment: VideoSegmentMatch) -> float:
 
 def score_segment(segment: VideoSegmentMatch, calibration: Calibration) -> VideoSegmentMatch:
     """``segment`` with its calibrated score."""
-    sim, log_frames, coverage, layout, distinct = segment_features(segment)
-    z = (calibration.bias + calibration.similarity * sim + calibration.log_frames * log_frames
-         + calibration.coverage * coverage + calibration.layout * layout
-         + calibration.distinctiveness * distinct)
-    return dataclasses.replace(segment, score=1.0 / (1.0 + math.exp(-z)))
+    probability = calibration.model.probability(np.array([segment_features(segment)]))
+    return dataclasses.replace(segment, score=float(probability[0]))
