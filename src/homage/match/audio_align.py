@@ -160,6 +160,8 @@ def _hits_by_work(query: Fingerprints, hits: Hits, settings: FingerprintSettings
     laid_out = _WorkHits(anchor=anchor, tq=(query.time * fs)[anchor],
                          spq=(query.span * fs)[anchor], tr=hits.time[take] * fs,
                          spr=spr[take], ratio=ratio[take], pitch=pitch[take])
+    # Work ids are the catalogue's row ids, about as many as the works ever indexed: a count
+    # per id is a small array, and cheaper than gathering the grouped ids.
     per_work = np.bincount(work)
     ids = np.flatnonzero(per_work)
     bounds = np.concatenate([[0], np.cumsum(per_work[ids])])
