@@ -166,6 +166,22 @@ def test_consecutive_windows_continuing_one_stretch_are_joined() -> None:
     assert len(joined) == 3
 
 
+def test_a_stretch_is_continued_past_the_other_candidates_of_its_window() -> None:
+    # every window resembles several reference moments: the one a window continues is not
+    # the last candidate of the window before it
+    joined = join_continuations([
+        candidate(0, 2, 230.7, 232.7, 0.95), candidate(0, 2, 160.8, 162.8, 0.2),
+        candidate(0, 2, 27.0, 29.0, 0.1),
+        candidate(2, 4.8, 232.7, 235.5, 0.9), candidate(2, 4.8, 173.5, 176.3, 0.3),
+        candidate(2, 4.8, 232.9, 235.7, 0.5),           # fits too, but the stretch is taken
+    ])
+    stretches = {(c.query_start, c.query_end, c.reference_start, c.reference_end)
+                 for c in joined}
+    assert (0, 4.8, 230.7, 235.5) in stretches
+    assert (2, 4.8, 232.9, 235.7) in stretches
+    assert len(joined) == 5
+
+
 def test_a_candidate_continuing_a_reported_copy_is_that_copy() -> None:
     # a copy of ref [11, 12.2] at query [60.6, 61.8], at speed 1: the copy matcher ended it
     # early, and the window after it shows the same borrowing continued

@@ -239,22 +239,34 @@ def align_in_shot(query_times: np.ndarray, query_vectors: np.ndarray, query_look
 def join_continuations(candidates: list[HomageCandidate], *,
                        tolerance: float = 1.5) -> list[HomageCandidate]:
     """Join candidates of consecutive query windows of one shot that continue one reference
-    stretch (same work and orientation, reference start moving with the query start)."""
-    ordered = sorted(candidates, key=lambda c: (c.work, c.mirrored, c.query_start))
+    stretch (same work and orientation, reference start moving with the query start).
+
+    Each window holds several candidates (one per reference moment it resembles), so a
+    continuation is looked for among every stretch still open where the window begins, not
+    only the last one kept: the stretch a window continues is rarely the last candidate of
+    the window before it.  Where several open stretches fit, the best-scoring one is
+    continued; each stretch takes at most one candidate of the next window (once extended,
+    it ends where that window does).
+    """
     joined: list[HomageCandidate] = []
-    for c in ordered:
-        last = joined[-1] if joined else None
-        if (last is not None and last.work == c.work and last.mirrored == c.mirrored
-                and abs(c.query_start - last.query_end) < 1e-3
-                and abs((c.reference_start - last.reference_start)
-                        - (c.query_start - last.query_start)) <= tolerance):
-            joined[-1] = replace(
-                last, query_end=c.query_end, reference_end=max(last.reference_end,
-                                                               c.reference_end),
-                score=max(last.score, c.score),
-                features=last.features if last.score >= c.score else c.features)
-        else:
+    open_ends: dict[tuple[int, bool], list[int]] = {}  # (work, orientation) -> joined rows
+    for c in sorted(candidates, key=lambda c: (c.query_start, -c.score)):
+        rows = open_ends.setdefault((c.work, c.mirrored), [])
+        fitting = [i for i in rows
+                   if abs(c.query_start - joined[i].query_end) < 1e-3
+                   and abs((c.reference_start - joined[i].reference_start)
+                           - (c.query_start - joined[i].query_start)) <= tolerance]
+        if not fitting:
+            rows.append(len(joined))
             joined.append(c)
+            continue
+        i = max(fitting, key=lambda i: joined[i].score)
+        last = joined[i]
+        joined[i] = replace(
+            last, query_end=c.query_end,
+            reference_end=max(last.reference_end, c.reference_end),
+            score=max(last.score, c.score),
+            features=last.features if last.score >= c.score else c.features)
     return sorted(joined, key=lambda c: -c.score)
 
 
