@@ -131,6 +131,7 @@ class _WorkHits:
     pitch: np.ndarray  # semitones
 
     def rows(self, start: int, stop: int) -> _WorkHits:
+        """Hits ``start:stop``, as views."""
         return _WorkHits(*(getattr(self, f.name)[start:stop] for f in fields(self)))
 
 
@@ -309,8 +310,9 @@ def _marks(keys: np.ndarray, wanted: np.ndarray) -> np.ndarray:
 def _grouping_order(values: np.ndarray) -> np.ndarray:
     """Indices that sort non-negative integers (work ids) stably.
 
-    Two stable passes over 16-bit digits, which NumPy sorts by radix in linear time; a
-    comparison sort of the tens of millions of votes a long query casts took seconds.
+    Stable passes over 16-bit digits (one while every id fits in 16 bits), which NumPy sorts
+    by radix in linear time; a comparison sort of the tens of millions of votes a long query
+    casts took seconds.
     """
     if values.size == 0:
         return np.argsort(values, kind="stable")
