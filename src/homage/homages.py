@@ -110,7 +110,8 @@ def homage_candidates(
                 reference_end=min(a.start + length * a.speed,
                                   float(refs.windows.shot_ends[r[i]])),
                 shot_start=float(refs.windows.shot_starts[r[i]]), speed=a.speed,
-                mirrored=mirrored, features=features[i], score=float(scores[i])))
+                mirrored=mirrored, features=features[i], score=float(scores[i]),
+                query_shot_start=float(windows.shot_starts[q[i]])))
     if not joined:
         return sorted(found, key=lambda c: -c.score)
     return join_continuations(_best_orientation(found))

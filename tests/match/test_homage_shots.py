@@ -150,9 +150,9 @@ def test_the_restaged_shot_is_drawn_scored_and_placed() -> None:
 
 
 def candidate(q0: float, q1: float, r0: float, r1: float, score: float, work: int = 1,
-              mirrored: bool = False) -> HomageCandidate:
+              mirrored: bool = False, shot: float = 0.0) -> HomageCandidate:
     return HomageCandidate(work, q0, q1, r0, r1, 0.0, 1.0, mirrored, np.zeros(len(FEATURES)),
-                           score)
+                           score, query_shot_start=shot)
 
 
 def test_consecutive_windows_continuing_one_stretch_are_joined() -> None:
@@ -180,6 +180,19 @@ def test_a_stretch_is_continued_past_the_other_candidates_of_its_window() -> Non
     assert (0, 4.8, 230.7, 235.5) in stretches
     assert (2, 4.8, 232.9, 235.7) in stretches
     assert len(joined) == 5
+
+
+def test_across_a_cut_only_a_credible_window_continues_a_stretch() -> None:
+    # the window after a cut lines up with the stretch by chance, and the model doubts it
+    doubted = join_continuations([
+        candidate(7.5, 10.5, 17.25, 20.25, 0.97), candidate(10.5, 12.5, 20.3, 22.0, 0.03,
+                                                            shot=10.5)])
+    assert sorted((c.query_start, c.query_end) for c in doubted) == [(7.5, 10.5), (10.5, 12.5)]
+    # a re-staged passage that holds a cut of its own: both pieces stand on their own
+    believed = join_continuations([
+        candidate(7.5, 10.5, 17.25, 20.25, 0.97), candidate(10.5, 12.5, 20.3, 22.0, 0.8,
+                                                            shot=10.5)])
+    assert [(c.query_start, c.query_end, c.score) for c in believed] == [(7.5, 12.5, 0.97)]
 
 
 def test_a_candidate_continuing_a_reported_copy_is_that_copy() -> None:

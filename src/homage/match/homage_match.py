@@ -90,6 +90,8 @@ class HomageCandidate:
     mirrored: bool
     features: np.ndarray
     score: float
+    #: start of the query shot the window lies in (windows of one shot continue each other)
+    query_shot_start: float = 0.0
 
     @property
     def aspects(self) -> tuple[str, ...]:
@@ -236,10 +238,15 @@ def align_in_shot(query_times: np.ndarray, query_vectors: np.ndarray, query_look
                      outline=float(outline[k, rows].mean()))
 
 
-def join_continuations(candidates: list[HomageCandidate], *,
-                       tolerance: float = 1.5) -> list[HomageCandidate]:
-    """Join candidates of consecutive query windows of one shot that continue one reference
-    stretch (same work and orientation, reference start moving with the query start).
+def join_continuations(candidates: list[HomageCandidate], *, tolerance: float = 1.5,
+                       credible: float = 0.5) -> list[HomageCandidate]:
+    """Join candidates of consecutive query windows that continue one reference stretch
+    (same work and orientation, reference start moving with the query start).
+
+    Within a query shot, continuing the line is enough.  Across a cut (a re-staging of a
+    passage that itself holds cuts) both pieces must be at least ``credible`` on their own:
+    the window after a cut is other footage more often than not, and joined it would take
+    the stretch's score.
 
     Each window holds several candidates (one per reference moment it resembles), so a
     continuation is looked for among every stretch still open where the window begins, not
@@ -253,7 +260,9 @@ def join_continuations(candidates: list[HomageCandidate], *,
     for c in sorted(candidates, key=lambda c: (c.query_start, -c.score)):
         rows = open_ends.setdefault((c.work, c.mirrored), [])
         fitting = [i for i in rows
-                   if abs(c.query_start - joined[i].query_end) < 1e-3
+                   if (c.query_shot_start == joined[i].query_shot_start
+                       or min(c.score, joined[i].score) >= credible)
+                   and abs(c.query_start - joined[i].query_end) < 1e-3
                    and abs((c.reference_start - joined[i].reference_start)
                            - (c.query_start - joined[i].query_start)) <= tolerance]
         if not fitting:
