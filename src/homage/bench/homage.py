@@ -84,7 +84,9 @@ class _Observed:
     segments: list[VideoSegmentMatch]
     restyle: list[np.ndarray | None]
     seconds: float
-    shipped: list[HomageCandidate]  # what the shipped model finds (timed with the scan)
+    #: what the shipped model finds, timed with the scan (test queries only: they alone are
+    #: reported with the shipped weights)
+    shipped: list[HomageCandidate]
 
 
 @dataclass
@@ -213,7 +215,10 @@ def _observe(query: HomageQuery, index: object, durations: dict[int, float],
     for s in segments:
         pair = aligned_looks(s, frames, prints_of(s.work))
         restyle.append(None if pair is None else restyle_features(*pair))
-    shipped = homage_candidates(frames, query.duration, refs, prints_of=prints_of)
+    # Only the test split is reported with the shipped weights; a training query feeds the
+    # fit, which draws its own candidates (``_fit``).
+    shipped = homage_candidates(frames, query.duration, refs, prints_of=prints_of) \
+        if query.split == "test" else []
     return _Observed(query, frames, segments, restyle, time.perf_counter() - t0, shipped)
 
 
