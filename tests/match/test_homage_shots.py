@@ -193,6 +193,13 @@ def test_across_a_cut_only_a_credible_window_continues_a_stretch() -> None:
         candidate(7.5, 10.5, 17.25, 20.25, 0.97), candidate(10.5, 12.5, 20.3, 22.0, 0.8,
                                                             shot=10.5)])
     assert [(c.query_start, c.query_end, c.score) for c in believed] == [(7.5, 12.5, 0.97)]
+    # past the cut, the stretch's own shot is the second one: its next window continues it
+    # as any window of one shot does
+    onwards = join_continuations([
+        candidate(7.5, 10.5, 17.25, 20.25, 0.97), candidate(10.5, 12.5, 20.3, 22.0, 0.8,
+                                                            shot=10.5),
+        candidate(12.5, 14.5, 22.4, 24.4, 0.2, shot=10.5)])
+    assert [(c.query_start, c.query_end) for c in onwards] == [(7.5, 14.5)]
 
 
 def test_a_candidate_continuing_a_reported_copy_is_that_copy() -> None:

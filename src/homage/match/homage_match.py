@@ -90,7 +90,8 @@ class HomageCandidate:
     mirrored: bool
     features: np.ndarray
     score: float
-    #: start of the query shot the window lies in (windows of one shot continue each other)
+    #: start of the query shot its (last) window lies in: windows of one shot continue each
+    #: other freely, see :func:`join_continuations`
     query_shot_start: float = 0.0
 
     @property
@@ -256,15 +257,10 @@ def join_continuations(candidates: list[HomageCandidate], *, tolerance: float = 
     it ends where that window does).
     """
     joined: list[HomageCandidate] = []
-    open_ends: dict[tuple[int, bool], list[int]] = {}  # (work, orientation) -> joined rows
+    by_kind: dict[tuple[int, bool], list[int]] = {}  # (work, orientation) -> rows of joined
     for c in sorted(candidates, key=lambda c: (c.query_start, -c.score)):
-        rows = open_ends.setdefault((c.work, c.mirrored), [])
-        fitting = [i for i in rows
-                   if (c.query_shot_start == joined[i].query_shot_start
-                       or min(c.score, joined[i].score) >= credible)
-                   and abs(c.query_start - joined[i].query_end) < 1e-3
-                   and abs((c.reference_start - joined[i].reference_start)
-                           - (c.query_start - joined[i].query_start)) <= tolerance]
+        rows = by_kind.setdefault((c.work, c.mirrored), [])
+        fitting = [i for i in rows if _continues(joined[i], c, tolerance, credible)]
         if not fitting:
             rows.append(len(joined))
             joined.append(c)
@@ -275,8 +271,20 @@ def join_continuations(candidates: list[HomageCandidate], *, tolerance: float = 
             last, query_end=c.query_end,
             reference_end=max(last.reference_end, c.reference_end),
             score=max(last.score, c.score),
-            features=last.features if last.score >= c.score else c.features)
+            features=last.features if last.score >= c.score else c.features,
+            query_shot_start=c.query_shot_start)
     return sorted(joined, key=lambda c: -c.score)
+
+
+def _continues(stretch: HomageCandidate, c: HomageCandidate, tolerance: float,
+               credible: float) -> bool:
+    """``c``'s window starts where ``stretch`` ends and continues its reference line, within
+    the stretch's last query shot or, across a cut, with both credible on their own."""
+    return (abs(c.query_start - stretch.query_end) < 1e-3
+            and abs((c.reference_start - stretch.reference_start)
+                    - (c.query_start - stretch.query_start)) <= tolerance
+            and (c.query_shot_start == stretch.query_shot_start
+                 or min(c.score, stretch.score) >= credible))
 
 
 def _correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
