@@ -36,6 +36,7 @@ from homage.match.audio_align import (
     postings_cap,
     suppress_overlaps,
 )
+from homage.match.audio_loops import harmonise_loops
 from homage.match.audio_verify import verify_candidate
 from homage.match.hash_index import HashIndex
 from homage.match.homage_match import ReferenceWindows
@@ -441,6 +442,7 @@ def audio_matches(
         )
         if checked is not None:
             verified.append(checked)
+    verified = harmonise_loops(verified, query_duration=query_duration)
     verified.sort(key=lambda m: -m.score)
     return [
         _to_match(s, names[s.work])

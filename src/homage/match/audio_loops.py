@@ -1,0 +1,179 @@
+"""Loops: one reference range repeated back to back in the query, found as one chain.
+
+Each repeat of a loop is verified on its own, and each gets its ends wrong in its own way:
+a repeat under loud host music lands few peaks and comes out short, and a reference that is
+itself built of repeats (most loop-based music) lets a repeat's stretch run on into the next
+repeat, where the query plays the loop's start again and the reference its continuation,
+which sounds the same.  A run-on repeat then also hides the next one, which overlaps it.
+
+Together the repeats say more than each alone.  They play the same reference range, so they
+share its ends; and played back to back, one starts where the one before ends, so the range
+is exactly one period long, the step between their offsets on the fitted lines.  This module
+finds such chains among the verified alignments of one query and gives every repeat the range
+that agrees best with all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from homage.match.audio_align import AudioSegmentMatch
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    """When alignments are repeats of one loop, and when those repeats tile."""
+
+    #: the same transform: time ratios within this (natural log) and pitch within this
+    max_log_ratio_difference: float = 0.015
+    max_pitch_difference: float = 0.3
+    #: offsets closer than this are one repeat found twice, not two repeats
+    min_period_s: float = 1.0
+    #: least intersection over union of two repeats' reference ranges
+    min_reference_iou: float = 0.4
+    #: two repeats overlap in the query by at most this share of the shorter one
+    max_query_overlap: float = 0.5
+    #: a repeat takes part only when it is credible on its own (the default threshold)
+    min_score: float = 0.5
+    #: the least period, as a share of the shortest member
+    min_period_share: float = 0.8
+    #: repeats tile (back to back) when the reference they cover together is at least this
+    #: share of one period; farther apart, they are reuses whose lengths are not known
+    min_tiling: float = 0.85
+
+
+def harmonise_loops(matches: Sequence[AudioSegmentMatch], *, query_duration: float,
+                    settings: LoopSettings | None = None) -> list[AudioSegmentMatch]:
+    """Give the repeats of each back-to-back loop their common reference range.
+
+    ``matches`` are verified alignments of one query (any works, any order); the result is
+    the same list, in the same order, with the repeats of each loop re-ranged.  Scores are
+    kept: each repeat's evidence is its own.
+    """
+    settings = settings or LoopSettings()
+    out = list(matches)
+    by_work: dict[int, list[int]] = {}
+    for i, m in enumerate(out):
+        if m.score >= settings.min_score:
+            by_work.setdefault(m.work, []).append(i)
+    for rows in by_work.values():
+        for chain in _chains([out[i] for i in rows], settings):
+            members = [out[rows[k]] for k in chain]
+            reference = _loop_range(members, settings)
+            if reference is None:
+                continue
+            for k in chain:
+                out[rows[k]] = _placed(out[rows[k]], reference, query_duration)
+    return out
+
+
+def _chains(matches: list[AudioSegmentMatch], settings: LoopSettings) -> list[list[int]]:
+    """Groups (two or more) of alignments linked pairwise as repeats of one range."""
+    parent = list(range(len(matches)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i in range(len(matches)):
+        for j in range(i + 1, len(matches)):
+            if _repeats(matches[i], matches[j], settings):
+                parent[root(i)] = root(j)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(matches)):
+        groups.setdefault(root(i), []).append(i)
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def _repeats(m: AudioSegmentMatch, k: AudioSegmentMatch, settings: LoopSettings) -> bool:
+    """``m`` and ``k`` play the same reference range with the same transform, and where two
+    repeats are apart, their query starts are apart by about the step between their lines
+    (which tells a repeat in the query from a repeat in the reference: the latter places the
+    same query stretch at two reference times) and they overlap in the query by little (a
+    line a beat or a bar off the true one, in a reference built of repeats, overlaps it by
+    most of its length)."""
+    if abs(np.log(m.time_ratio / k.time_ratio)) > settings.max_log_ratio_difference:
+        return False
+    if abs(m.pitch_semitones - k.pitch_semitones) > settings.max_pitch_difference:
+        return False
+    shared = min(m.reference_end, k.reference_end) - max(m.reference_start, k.reference_start)
+    either = max(m.reference_end, k.reference_end) - min(m.reference_start, k.reference_start)
+    if shared <= 0 or shared < settings.min_reference_iou * either:
+        return False
+    step = k.offset - m.offset
+    if abs(step) < settings.min_period_s:
+        return True
+    overlap = min(m.query_end, k.query_end) - max(m.query_start, k.query_start)
+    shorter = min(m.query_end - m.query_start, k.query_end - k.query_start)
+    return (overlap <= settings.max_query_overlap * shorter
+            and abs((k.query_start - m.query_start) - step) <= 0.5 * abs(step))
+
+
+def _loop_range(members: list[AudioSegmentMatch], settings: LoopSettings
+                ) -> tuple[float, float] | None:
+    """The reference range one period long that overlaps the members' own ranges most, or
+    None when the members are not back-to-back repeats."""
+    period = _period(members, settings)
+    if period is None:
+        return None
+    ratio = float(np.median([m.time_ratio for m in members]))
+    length = period / ratio
+    starts = np.array([m.reference_start for m in members])
+    ends = np.array([m.reference_end for m in members])
+    if ends.max() - starts.min() < settings.min_tiling * length:
+        return None
+    # The summed overlap of [s, s + length] with the members' ranges is piecewise linear in
+    # s, so its maximum lies at a breakpoint: where a window end meets a member's end.  Where
+    # the maximum is a plateau (every member runs on past one period) its middle is taken:
+    # repeats run on forwards and backwards alike.
+    breakpoints = np.unique(np.concatenate([starts, ends - length, starts - length, ends]))
+    breakpoints = breakpoints[breakpoints >= 0.0]
+    if breakpoints.size == 0:
+        return None
+    overlap = np.clip(np.minimum(breakpoints[:, None] + length, ends[None, :])
+                      - np.maximum(breakpoints[:, None], starts[None, :]), 0.0, None).sum(1)
+    best = breakpoints[overlap >= overlap.max() - 1e-6]
+    start = float(best.min() + best.max()) / 2
+    return start, start + length
+
+
+def _period(members: list[AudioSegmentMatch], settings: LoopSettings) -> float | None:
+    """The step in query time between consecutive repeats, or None when there is none that
+    a loop of these members could have.
+
+    Each member's line is read at one common reference time: the query times where the
+    repeats play it (lines' offsets alone are not comparable, since fitted ratios differ a
+    little).  Times closer than ``min_period_s`` are one repeat found twice.  A missing
+    repeat makes a step of two periods, so each step counts as its multiple of the shortest.
+    A repeat is about one period long, or longer where it ran on; a "period" much shorter
+    than every member is the beat or bar of a reference built of repeats, not the loop.
+    """
+    at = float(np.median([(m.reference_start + m.reference_end) / 2 for m in members]))
+    times = np.sort([m.time_ratio * at + m.offset for m in members])
+    repeats = np.split(times, np.flatnonzero(np.diff(times) >= settings.min_period_s) + 1)
+    if len(repeats) < 2:
+        return None
+    steps = np.diff([float(np.median(r)) for r in repeats])
+    shortest = float(steps.min())
+    if shortest < settings.min_period_share * min(m.query_end - m.query_start
+                                                  for m in members):
+        return None
+    return float(np.mean(steps / np.round(steps / shortest)))
+
+
+def _placed(m: AudioSegmentMatch, reference: tuple[float, float], query_duration: float
+            ) -> AudioSegmentMatch:
+    """``m`` on its own line over the given reference range, within the query."""
+    start, end = reference
+    q_start = max(0.0, m.time_ratio * start + m.offset)
+    q_end = min(query_duration, m.time_ratio * end + m.offset)
+    if q_end <= q_start:
+        return m
+    return replace(m, reference_start=(q_start - m.offset) / m.time_ratio,
+                   reference_end=(q_end - m.offset) / m.time_ratio,
+                   query_start=q_start, query_end=q_end)
