@@ -442,7 +442,8 @@ def audio_matches(
         )
         if checked is not None:
             verified.append(checked)
-    verified = harmonise_loops(verified, query_duration=query_duration)
+    verified = harmonise_loops(verified, query_duration=query_duration,
+                               reference_durations=durations)
     verified.sort(key=lambda m: -m.score)
     return [
         _to_match(s, names[s.work])

@@ -17,6 +17,10 @@ def repeat(offset: float, r: tuple[float, float], *, ratio: float = 1.0, pitch: 
                              pitch_semitones=pitch, inliers=20, false_alarms=1e-9, score=score)
 
 
+LONG = {1: 600.0, 2: 600.0}
+"""Reference durations: long enough to hold every range below."""
+
+
 def ranges(matches: list[AudioSegmentMatch]) -> list[tuple[float, ...]]:
     return [tuple(round(x, 2) for x in (m.query_start, m.query_end, m.reference_start,
                                         m.reference_end)) for m in matches]
@@ -28,7 +32,7 @@ def test_repeats_that_run_on_into_the_next_are_cut_to_one_period() -> None:
     with nothing after it, did not."""
     found = [repeat(24.6, (5.4, 24.9)), repeat(36.0, (5.4, 26.6)), repeat(47.4, (5.4, 27.0)),
              repeat(58.8, (5.4, 16.8))]
-    assert ranges(harmonise_loops(found, query_duration=90.0)) == [
+    assert ranges(harmonise_loops(found, query_duration=90.0, reference_durations=LONG)) == [
         (30.0, 41.4, 5.4, 16.8), (41.4, 52.8, 5.4, 16.8), (52.8, 64.2, 5.4, 16.8),
         (64.2, 75.6, 5.4, 16.8)]
 
@@ -40,7 +44,7 @@ def test_a_repeat_under_loud_music_is_given_the_others_range() -> None:
     period = ratio * 10.8
     found = [repeat(1.1 - ratio * 66.8 + k * period, r, ratio=ratio)
              for k, r in enumerate([(66.6, 77.8), (70.1, 77.3), (66.9, 77.5)])]
-    out = harmonise_loops(found, query_duration=60.0)
+    out = harmonise_loops(found, query_duration=60.0, reference_durations=LONG)
     for m in out:
         assert m.reference_start == pytest.approx(66.8, abs=0.25)
         assert m.reference_end == pytest.approx(77.6, abs=0.25)
@@ -52,14 +56,14 @@ def test_a_repeat_in_the_reference_is_not_a_loop() -> None:
     """One query stretch aligned at two reference times 5 s apart (the reference repeats
     itself): the query starts do not move with the lines' offsets, so nothing changes."""
     found = [repeat(-30.0, (40.0, 52.0)), repeat(-35.0, (45.0, 57.0))]
-    assert harmonise_loops(found, query_duration=60.0) == found
+    assert harmonise_loops(found, query_duration=60.0, reference_durations=LONG) == found
 
 
 def test_reuses_far_apart_keep_their_own_ranges() -> None:
     """The same 6 s used at 10 s and again at 50 s: they do not tile, so how long the
     borrowed range is cannot be told from the step, and each keeps what it found."""
     found = [repeat(-20.0, (30.0, 36.0)), repeat(20.0, (30.5, 36.2))]
-    assert harmonise_loops(found, query_duration=80.0) == found
+    assert harmonise_loops(found, query_duration=80.0, reference_durations=LONG) == found
 
 
 @pytest.mark.parametrize("other", [
@@ -68,16 +72,25 @@ def test_reuses_far_apart_keep_their_own_ranges() -> None:
 def test_repeats_must_share_work_and_transform(other: dict[str, float]) -> None:
     first = repeat(-10.0, (10.0, 25.0))
     second = repeat(0.0, (10.0, 25.0), **other)  # type: ignore[arg-type]
-    assert harmonise_loops([first, second], query_duration=60.0) == [first, second]
+    assert harmonise_loops([first, second], query_duration=60.0,
+                           reference_durations=LONG) == [first, second]
 
 
 def test_a_step_much_shorter_than_every_repeat_is_not_a_loop_period() -> None:
     """Two 10 s alignments 6 s apart (a bar of a reference built of repeats, lined up
     twice): a loop's repeats are about a period long, so 6 s is not the loop's period."""
     found = [repeat(-20.0, (30.0, 40.0)), repeat(-14.0, (30.0, 40.0))]
-    assert harmonise_loops(found, query_duration=60.0) == found
+    assert harmonise_loops(found, query_duration=60.0, reference_durations=LONG) == found
 
 
 def test_a_weak_alignment_takes_no_part() -> None:
     found = [repeat(24.6, (5.4, 24.9)), repeat(36.0, (5.4, 16.8), score=0.3)]
-    assert harmonise_loops(found, query_duration=90.0) == found
+    assert harmonise_loops(found, query_duration=90.0, reference_durations=LONG) == found
+
+
+def test_a_loop_range_stays_within_its_reference() -> None:
+    """Repeats found short of a reference that ends at 20 s: the period asks for 11.4 s from
+    10 s, the reference holds 10 of them."""
+    found = [repeat(20.0, (10.0, 19.5)), repeat(31.4, (10.0, 19.8))]
+    out = harmonise_loops(found, query_duration=90.0, reference_durations={1: 20.0})
+    assert [m.reference_end for m in out] == [pytest.approx(20.0), pytest.approx(20.0)]

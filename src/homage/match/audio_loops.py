@@ -8,14 +8,14 @@ which sounds the same.  A run-on repeat then also hides the next one, which over
 
 Together the repeats say more than each alone.  They play the same reference range, so they
 share its ends; and played back to back, one starts where the one before ends, so the range
-is exactly one period long, the step between their offsets on the fitted lines.  This module
+is exactly one period long, the step in query time between consecutive repeats.  This module
 finds such chains among the verified alignments of one query and gives every repeat the range
 that agrees best with all of them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -46,12 +46,14 @@ class LoopSettings:
 
 
 def harmonise_loops(matches: Sequence[AudioSegmentMatch], *, query_duration: float,
+                    reference_durations: Mapping[int, float],
                     settings: LoopSettings | None = None) -> list[AudioSegmentMatch]:
     """Give the repeats of each back-to-back loop their common reference range.
 
     ``matches`` are verified alignments of one query (any works, any order); the result is
-    the same list, in the same order, with the repeats of each loop re-ranged.  Scores are
-    kept: each repeat's evidence is its own.
+    the same list, in the same order, with the repeats of each loop re-ranged, within the
+    query and within their work (``reference_durations`` by work id).  Scores are kept: each
+    repeat's evidence is its own.
     """
     settings = settings or LoopSettings()
     out = list(matches)
@@ -59,14 +61,15 @@ def harmonise_loops(matches: Sequence[AudioSegmentMatch], *, query_duration: flo
     for i, m in enumerate(out):
         if m.score >= settings.min_score:
             by_work.setdefault(m.work, []).append(i)
-    for rows in by_work.values():
+    for work, rows in by_work.items():
         for chain in _chains([out[i] for i in rows], settings):
-            members = [out[rows[k]] for k in chain]
-            reference = _loop_range(members, settings)
+            reference = _loop_range([out[rows[k]] for k in chain], settings)
             if reference is None:
                 continue
+            start, end = reference
+            within = (start, min(end, reference_durations[work]))
             for k in chain:
-                out[rows[k]] = _placed(out[rows[k]], reference, query_duration)
+                out[rows[k]] = _placed(out[rows[k]], within, query_duration)
     return out
 
 
