@@ -36,7 +36,7 @@ from homage.match.audio_align import (
     postings_cap,
     suppress_overlaps,
 )
-from homage.match.audio_loops import harmonise_loops
+from homage.match.audio_loops import harmonise_loops, unfound_repeats
 from homage.match.audio_verify import verify_candidate
 from homage.match.hash_index import HashIndex
 from homage.match.homage_match import ReferenceWindows
@@ -431,23 +431,31 @@ def audio_matches(
     hits = index.lookup(prints.hashes, max_postings_per_hash=cap)
     candidates = align_hits(prints, hits, settings.audio, reference_durations=durations,
                             query_duration=query_duration, align=settings.align)
-    verified = []
-    for candidate in candidates:
-        peaks = peaks_of(candidate.work)
-        if peaks is None:  # removed from the library since the index was read
-            continue
-        checked = verify_candidate(
-            candidate, audio.peaks, peaks, settings.audio,
-            query_duration=query_duration, reference_duration=durations[candidate.work],
-        )
-        if checked is not None:
-            verified.append(checked)
-    verified = harmonise_loops(verified, query_duration=query_duration,
-                               reference_durations=durations)
-    verified.sort(key=lambda m: -m.score)
+
+    def verified(candidates: list[AudioSegmentMatch]) -> list[AudioSegmentMatch]:
+        kept = []
+        for candidate in candidates:
+            peaks = peaks_of(candidate.work)
+            if peaks is None:  # removed from the library since the index was read
+                continue
+            checked = verify_candidate(
+                candidate, audio.peaks, peaks, settings.audio,
+                query_duration=query_duration, reference_duration=durations[candidate.work],
+            )
+            if checked is not None:
+                kept.append(checked)
+        return kept
+
+    found = verified(candidates)
+    # A loop found at some of its repeats is looked for at the others, then every repeat
+    # is given the loop's range (match.audio_loops).
+    found += verified(unfound_repeats(found, query_duration=query_duration,
+                                      reference_durations=durations))
+    found = harmonise_loops(found, query_duration=query_duration, reference_durations=durations)
+    found.sort(key=lambda m: -m.score)
     return [
         _to_match(s, names[s.work])
-        for s in suppress_overlaps(verified) if s.score >= settings.threshold
+        for s in suppress_overlaps(found) if s.score >= settings.threshold
     ]
 
 

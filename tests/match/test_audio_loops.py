@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from homage.match.audio_align import AudioSegmentMatch
-from homage.match.audio_loops import harmonise_loops
+from homage.match.audio_loops import LoopSettings, harmonise_loops, unfound_repeats
 
 
 def repeat(offset: float, r: tuple[float, float], *, ratio: float = 1.0, pitch: float = 0.0,
@@ -94,3 +94,28 @@ def test_a_loop_range_stays_within_its_reference() -> None:
     found = [repeat(20.0, (10.0, 19.5)), repeat(31.4, (10.0, 19.8))]
     out = harmonise_loops(found, query_duration=90.0, reference_durations={1: 20.0})
     assert [m.reference_end for m in out] == [pytest.approx(20.0), pytest.approx(20.0)]
+
+
+def test_the_repeats_a_loop_is_missing_are_proposed_for_verification() -> None:
+    """Repeats of reference 10-20 found at query 20, 30 and 50: the gap at 40, and one period
+    either side within a 70 s query (0-10 before, 60-70 after), are proposed; each proposal
+    carries no hash evidence and counts the places tried as its chance expectation."""
+    found = [repeat(10.0, (10.0, 20.0)), repeat(20.0, (10.0, 20.0)),
+             repeat(40.0, (10.0, 20.0)), repeat(-5.0, (40.0, 45.0), work=2)]
+    proposed = unfound_repeats(found, query_duration=70.0, reference_durations=LONG,
+                               settings=LoopSettings(extra_repeats=1))
+    assert [(m.work, round(m.query_start, 2), round(m.query_end, 2)) for m in proposed] == [
+        (1, 10.0, 20.0), (1, 40.0, 50.0), (1, 60.0, 70.0)]
+    for m in proposed:
+        assert (m.reference_start, m.reference_end) == (10.0, 20.0)
+        assert m.inliers == 0 and m.voters.size == 0 and m.false_alarms == 3.0
+
+
+def test_no_repeat_is_proposed_where_an_alignment_already_lies() -> None:
+    """Found at 20 and 30; a weak alignment of the same work holds 42-49, so of the repeats
+    one period either side only the one at 10 is proposed."""
+    found = [repeat(10.0, (10.0, 20.0)), repeat(20.0, (10.0, 20.0)),
+             repeat(30.0, (12.0, 19.0), score=0.2)]
+    proposed = unfound_repeats(found, query_duration=60.0, reference_durations=LONG,
+                               settings=LoopSettings(extra_repeats=1))
+    assert [round(m.query_start, 2) for m in proposed] == [10.0]

@@ -43,6 +43,41 @@ class LoopSettings:
     #: repeats tile (back to back) when the reference they cover together is at least this
     #: share of one period; farther apart, they are reuses whose lengths are not known
     min_tiling: float = 0.85
+    #: repeats proposed beyond each end of a loop's chain, for verification to test
+    extra_repeats: int = 3
+
+
+@dataclass(frozen=True)
+class Loop:
+    """A chain of repeats of one reference range: ``members`` index the matches it was found
+    in; ``period`` is the step between repeats in query seconds; ``reference`` the range."""
+
+    work: int
+    members: tuple[int, ...]
+    period: float
+    reference: tuple[float, float]
+
+
+def find_loops(matches: Sequence[AudioSegmentMatch], *, reference_durations: Mapping[int, float],
+               settings: LoopSettings | None = None) -> list[Loop]:
+    """The back-to-back loops among verified alignments of one query (any works, any order),
+    each with its common reference range, within its work (``reference_durations`` by id)."""
+    settings = settings or LoopSettings()
+    by_work: dict[int, list[int]] = {}
+    for i, m in enumerate(matches):
+        if m.score >= settings.min_score:
+            by_work.setdefault(m.work, []).append(i)
+    loops = []
+    for work, rows in by_work.items():
+        for chain in _chains([matches[i] for i in rows], settings):
+            members = tuple(rows[k] for k in chain)
+            found = _loop_range([matches[i] for i in members], settings)
+            if found is None:
+                continue
+            period, (start, end) = found
+            loops.append(Loop(work, members, period,
+                              (start, min(end, reference_durations[work]))))
+    return loops
 
 
 def harmonise_loops(matches: Sequence[AudioSegmentMatch], *, query_duration: float,
@@ -50,27 +85,63 @@ def harmonise_loops(matches: Sequence[AudioSegmentMatch], *, query_duration: flo
                     settings: LoopSettings | None = None) -> list[AudioSegmentMatch]:
     """Give the repeats of each back-to-back loop their common reference range.
 
-    ``matches`` are verified alignments of one query (any works, any order); the result is
-    the same list, in the same order, with the repeats of each loop re-ranged, within the
-    query and within their work (``reference_durations`` by work id).  Scores are kept: each
-    repeat's evidence is its own.
+    The result is ``matches`` in the same order, with the repeats of each loop re-ranged
+    within the query and within their work.  Scores are kept: each repeat's evidence is its
+    own.
+    """
+    out = list(matches)
+    for loop in find_loops(matches, reference_durations=reference_durations,
+                           settings=settings):
+        for i in loop.members:
+            out[i] = _placed(out[i], loop.reference, query_duration)
+    return out
+
+
+def unfound_repeats(matches: Sequence[AudioSegmentMatch], *, query_duration: float,
+                    reference_durations: Mapping[int, float],
+                    settings: LoopSettings | None = None) -> list[AudioSegmentMatch]:
+    """Where the loops' repeats that no alignment holds would be, for verification to test.
+
+    A loop found at some repeats is likely to be at the others: in the gaps of its chain and
+    for a few periods either side of it.  The hash stage misses a repeat where host music
+    drowns most of its triplets; single peaks, which verification counts, survive better.
+    Each proposal is an alignment with no hash evidence (no voters, no inliers) whose
+    expected chance count is the number of places proposed for its loop, so that
+    verification scores it on its peaks alone, corrected for the places tried.
     """
     settings = settings or LoopSettings()
-    out = list(matches)
-    by_work: dict[int, list[int]] = {}
-    for i, m in enumerate(out):
-        if m.score >= settings.min_score:
-            by_work.setdefault(m.work, []).append(i)
-    for work, rows in by_work.items():
-        for chain in _chains([out[i] for i in rows], settings):
-            reference = _loop_range([out[rows[k]] for k in chain], settings)
-            if reference is None:
-                continue
-            start, end = reference
-            within = (start, min(end, reference_durations[work]))
-            for k in chain:
-                out[rows[k]] = _placed(out[rows[k]], within, query_duration)
-    return out
+    proposals: list[AudioSegmentMatch] = []
+    for loop in find_loops(matches, reference_durations=reference_durations,
+                           settings=settings):
+        members = [matches[i] for i in loop.members]
+        ratio = float(np.median([m.time_ratio for m in members]))
+        pitch = float(np.median([m.pitch_semitones for m in members]))
+        start, end = loop.reference
+        # Where each member's line plays the loop's start; the repeat at step k starts at
+        # first + k * period (k may be negative).
+        starts = [m.time_ratio * start + m.offset for m in members]
+        first = min(starts)
+        held = {round((q - first) / loop.period) for q in starts}
+        reach = settings.extra_repeats
+        steps = [k for k in range(min(held) - reach, max(held) + reach + 1) if k not in held]
+        places = [first + k * loop.period for k in steps]
+        places = [q for q in places
+                  if q >= 0.0 and q + ratio * (end - start) <= query_duration
+                  and not _held_elsewhere(matches, loop.work, q, ratio * (end - start))]
+        for q in places:
+            proposals.append(AudioSegmentMatch(
+                work=loop.work, query_start=q, query_end=q + ratio * (end - start),
+                reference_start=start, reference_end=end, time_ratio=ratio,
+                offset=q - ratio * start, pitch_semitones=pitch, inliers=0,
+                false_alarms=float(len(places)), score=0.0))
+    return proposals
+
+
+def _held_elsewhere(matches: Sequence[AudioSegmentMatch], work: int, query_start: float,
+                    length: float) -> bool:
+    """Some alignment of ``work`` already covers most of this query stretch."""
+    return any(m.work == work and min(m.query_end, query_start + length)
+               - max(m.query_start, query_start) > 0.5 * length for m in matches)
 
 
 def _chains(matches: list[AudioSegmentMatch], settings: LoopSettings) -> list[list[int]]:
@@ -118,9 +189,9 @@ def _repeats(m: AudioSegmentMatch, k: AudioSegmentMatch, settings: LoopSettings)
 
 
 def _loop_range(members: list[AudioSegmentMatch], settings: LoopSettings
-                ) -> tuple[float, float] | None:
-    """The reference range one period long that overlaps the members' own ranges most, or
-    None when the members are not back-to-back repeats."""
+                ) -> tuple[float, tuple[float, float]] | None:
+    """The period and the reference range one period long that overlaps the members' own
+    ranges most, or None when the members are not back-to-back repeats."""
     period = _period(members, settings)
     if period is None:
         return None
@@ -142,7 +213,7 @@ def _loop_range(members: list[AudioSegmentMatch], settings: LoopSettings
                       - np.maximum(breakpoints[:, None], starts[None, :]), 0.0, None).sum(1)
     best = breakpoints[overlap >= overlap.max() - 1e-6]
     start = float(best.min() + best.max()) / 2
-    return start, start + length
+    return period, (start, start + length)
 
 
 def _period(members: list[AudioSegmentMatch], settings: LoopSettings) -> float | None:
