@@ -432,7 +432,7 @@ def audio_matches(
     candidates = align_hits(prints, hits, settings.audio, reference_durations=durations,
                             query_duration=query_duration, align=settings.align)
 
-    def verified(candidates: list[AudioSegmentMatch]) -> list[AudioSegmentMatch]:
+    def verify_all(candidates: list[AudioSegmentMatch]) -> list[AudioSegmentMatch]:
         kept = []
         for candidate in candidates:
             peaks = peaks_of(candidate.work)
@@ -446,10 +446,10 @@ def audio_matches(
                 kept.append(checked)
         return kept
 
-    found = verified(candidates)
+    found = verify_all(candidates)
     # A loop found at some of its repeats is looked for at the others, then every repeat
     # is given the loop's range (match.audio_loops).
-    found += verified(unfound_repeats(found, query_duration=query_duration,
+    found += verify_all(unfound_repeats(found, query_duration=query_duration,
                                       reference_durations=durations))
     found = harmonise_loops(found, query_duration=query_duration, reference_durations=durations)
     found.sort(key=lambda m: -m.score)

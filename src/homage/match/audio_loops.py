@@ -9,8 +9,9 @@ which sounds the same.  A run-on repeat then also hides the next one, which over
 Together the repeats say more than each alone.  They play the same reference range, so they
 share its ends; and played back to back, one starts where the one before ends, so the range
 is exactly one period long, the step in query time between consecutive repeats.  This module
-finds such chains among the verified alignments of one query and gives every repeat the range
-that agrees best with all of them.
+finds such chains among the verified alignments of one query, proposes the repeats a chain is
+missing for peak verification to test, and gives every repeat the range that agrees best with
+all of them.
 """
 
 from __future__ import annotations
@@ -117,6 +118,7 @@ def unfound_repeats(matches: Sequence[AudioSegmentMatch], *, query_duration: flo
         ratio = float(np.median([m.time_ratio for m in members]))
         pitch = float(np.median([m.pitch_semitones for m in members]))
         start, end = loop.reference
+        length = ratio * (end - start)
         # Where each member's line plays the loop's start; the repeat at step k starts at
         # first + k * period (k may be negative).
         starts = [m.time_ratio * start + m.offset for m in members]
@@ -126,11 +128,11 @@ def unfound_repeats(matches: Sequence[AudioSegmentMatch], *, query_duration: flo
         steps = [k for k in range(min(held) - reach, max(held) + reach + 1) if k not in held]
         places = [first + k * loop.period for k in steps]
         places = [q for q in places
-                  if q >= 0.0 and q + ratio * (end - start) <= query_duration
-                  and not _held_elsewhere(matches, loop.work, q, ratio * (end - start))]
+                  if q >= 0.0 and q + length <= query_duration
+                  and not _held_elsewhere(matches, loop.work, q, length)]
         for q in places:
             proposals.append(AudioSegmentMatch(
-                work=loop.work, query_start=q, query_end=q + ratio * (end - start),
+                work=loop.work, query_start=q, query_end=q + length,
                 reference_start=start, reference_end=end, time_ratio=ratio,
                 offset=q - ratio * start, pitch_semitones=pitch, inliers=0,
                 false_alarms=float(len(places)), score=0.0))
