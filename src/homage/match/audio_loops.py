@@ -37,7 +37,9 @@ class LoopSettings:
     min_reference_iou: float = 0.4
     #: two repeats overlap in the query by at most this share of the shorter one
     max_query_overlap: float = 0.5
-    #: a repeat takes part only when it is credible on its own (the default threshold)
+    #: a repeat takes part only when it is credible on its own: the default threshold's
+    #: value, held here so that a user's lower reporting threshold does not let chance
+    #: alignments set a loop's period
     min_score: float = 0.5
     #: the least period, as a share of the shortest member
     min_period_share: float = 0.8
