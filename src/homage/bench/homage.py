@@ -16,7 +16,8 @@ All are scored on the test split only: shot-level HR@1 and mAP, segment AP of th
 false positives on negative queries, per-style figures, and the confusion between the
 ``visual_copy`` and ``visual_homage`` labels.  ``--fit`` learns the homage score and the
 re-rendering label on the *training* split, reports the test split with those weights too,
-and prints them for ``homage.match.homage_model``.
+prints the weights for ``homage.match.homage_model`` and writes the score's trees beside the
+result (``--fit`` needs the ``fit`` extra: scikit-learn grows the trees).
 """
 
 from __future__ import annotations
@@ -53,7 +54,14 @@ from homage.copies import (
 )
 from homage.homages import homage_candidates, reference_windows, repeats_copy
 from homage.library import Library, load_vector_index
-from homage.match.homage_match import FEATURES, HomageCandidate, HomageModel, ReferenceWindows
+from homage.match.boosted_trees import BoostedTrees
+from homage.match.homage_match import (
+    FEATURES,
+    LAYOUT_EVIDENCE,
+    HomageCandidate,
+    HomageModel,
+    ReferenceWindows,
+)
 from homage.match.homage_model import MODEL, RESTYLE
 from homage.match.restyle import FEATURES as RESTYLE_FEATURES
 from homage.match.restyle import RestyleModel, restyle_features
@@ -137,6 +145,13 @@ def run_homage_bench(
             train = [o for o in observed if o.query.split == "train"]
             model, restyle, fitted = _fit(train, refs, prints_of, names, log)
             models["fitted"] = (model, restyle)
+            assert model.trees is not None
+            trees_file = (out.with_suffix(".trees.npz") if out is not None
+                          else cache_dir / f"homage-trees-{size}-seed{seed}.npz")
+            model.trees.save(trees_file)
+            fitted["homage"]["trees_file"] = str(trees_file)
+            log(f"the fitted score's trees are in {trees_file} (ship them as "
+                "src/homage/match/homage_trees.npz, with the printed weights)")
         test = [o for o in observed if o.query.split == "test"]
         runs: dict[str, _Run] = {}
         for label, (model, restyle) in models.items():
@@ -406,7 +421,8 @@ def _fit(train: Sequence[_Observed], refs: ReferenceWindows,
     if not restyle_y or len(set(restyle_y)) < 2 or len(set(homage_y)) < 2:
         raise RuntimeError("the training split gave too few examples of each kind to fit")
     restyle = _fit_model(RESTYLE, np.array(restyle_x), restyle_y)
-    model = _fit_model(MODEL, np.array(homage_x), homage_y)
+    model = dataclasses.replace(_fit_model(MODEL, np.array(homage_x), homage_y),
+                                trees=fit_trees(np.array(homage_x), homage_y))
     summary = {
         "restyle": {**_weights_json(restyle), "examples": len(restyle_y),
                     "re_renderings": int(sum(restyle_y))},
@@ -430,10 +446,31 @@ def _fit_model(shipped: _Model, evidence: np.ndarray, right: Sequence[bool]) -> 
                                fitted_on="training split")
 
 
+#: How the homage score's trees are grown, chosen by a grouped four-fold cross-validation on
+#: the training split (docs/benchmarks.md, "Boosted trees beside the weights").  Early
+#: stopping is scikit-learn's default: on, for this many examples, on a tenth held out.
+TREE_SETTINGS = {"max_iter": 200, "learning_rate": 0.05, "max_leaf_nodes": 15,
+                 "min_samples_leaf": 40, "l2_regularization": 1.0, "random_state": 0}
+
+
+def fit_trees(evidence: np.ndarray, right: Sequence[bool]) -> BoostedTrees:
+    """The homage score's trees (``HomageModel.trees``), rising with ``LAYOUT_EVIDENCE``."""
+    try:
+        from sklearn.ensemble import HistGradientBoostingClassifier
+    except ImportError as error:
+        raise RuntimeError("homage bench homage --fit needs scikit-learn: "
+                           "pip install 'homage[fit]'") from error
+    monotone = [1 if name in LAYOUT_EVIDENCE else 0 for name in FEATURES]
+    grown = HistGradientBoostingClassifier(monotonic_cst=monotone, **TREE_SETTINGS)
+    return BoostedTrees.from_sklearn(grown.fit(evidence, np.asarray(right, np.int64)))
+
+
 def _weights_json(model: HomageModel | RestyleModel) -> dict[str, object]:
     names = FEATURES if isinstance(model, HomageModel) else RESTYLE_FEATURES
+    trees = getattr(model, "trees", None)
     return {"bias": round(model.bias, 3),
             **{n: round(w, 3) for n, w in zip(names, model.weights, strict=True)},
+            **({"trees": trees.trees} if trees is not None else {}),
             "fitted_on": model.fitted_on}
 
 

@@ -416,7 +416,8 @@ def bench_video(ctx: Context, quick: bool, seed: int, cache: Path | None, out: P
 @bench_options("homage", "")
 @click.option("--fit", is_flag=True,
               help="Also learn the homage score and the copy-or-re-rendering label on the "
-                   "training split; reports the test split with them and prints the weights.")
+                   "training split; reports the test split with them, prints the weights and "
+                   "writes the score's trees beside the result (needs the fit extra).")
 @pass_context
 @handles_errors
 def bench_homage(ctx: Context, quick: bool, seed: int, cache: Path | None, out: Path | None,

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from homage.match.boosted_trees import BoostedTrees
 from homage.match.logistic import Logistic
 from homage.match.shot_windows import ShotWindows
 from homage.visual.base import l2_normalise
@@ -38,6 +39,11 @@ _CLEARLY_BETTER = 0.01
 """A speed other than 1 must line up this much better (mean summed similarity) to be taken:
 at a few frames a second, nearby speeds and starts often pick the same frames."""
 
+LAYOUT_EVIDENCE = ("mass", "edges", "lines", "aligned_layout", "aligned_outline")
+"""The features that say whether two pictures are laid out alike.  The score's trees may only
+rise with them: no combination of the other evidence can make a pair whose layouts disagree
+more of a homage than one whose layouts agree."""
+
 GRID_CELLS = GRID * GRID
 
 ASPECTS = ("composition", "colour", "motion")
@@ -47,10 +53,26 @@ ASPECTS = ("composition", "colour", "motion")
 @dataclass(frozen=True)
 class HomageModel(Logistic):
     """The homage score: how likely a pair of windows is a re-staging, from ``FEATURES``;
-    and how candidates are drawn."""
+    and how candidates are drawn.
 
+    The score is two experts that must agree: the mean of the linear log-odds (``bias``,
+    ``weights``) and of boosted ``trees``' log-odds.  The trees rank by combinations of the
+    evidence (a sketch keeps the outline but not the colours, a re-framing the colours but not
+    the layout), which a weighted sum cannot.  Alone they were certain about pairs unlike any
+    they were fitted on (held-out footage of a reference's own film, synthetic shots); the
+    linear half extrapolates smoothly, so such a pair must convince both.  Without trees the
+    score is the linear model alone.
+    """
+
+    trees: BoostedTrees | None = None
     candidates: int = 16
     per_window: int = 3
+
+    def log_odds(self, features: np.ndarray) -> np.ndarray:
+        linear = super().log_odds(features)
+        if self.trees is None:
+            return linear
+        return (linear + self.trees.log_odds(features)) / 2
 
 
 @dataclass(frozen=True)
