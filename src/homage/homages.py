@@ -25,6 +25,7 @@ from homage.match.homage_match import (
     pair_features,
 )
 from homage.match.homage_model import MODEL
+from homage.match.reframe import best_reframing
 from homage.match.shot_windows import ShotWindows, WindowSettings, describe_windows
 from homage.types import Match, Transform
 from homage.visual.looks import mirror_looks
@@ -93,11 +94,14 @@ def homage_candidates(
             first, last = refs.windows.rows[r[i]]
             return frames_of(int(refs.works[r[i]])).vectors[first:last]
 
+        framings = best_reframing(windows.mass[q], windows.edges[q], refs.windows.mass[r],
+                                  refs.windows.edges[r])
         alignments = [_align(windows, int(qi), refs, int(ri), frames, vectors, looks,
-                             frames_of(int(refs.works[ri])))
-                      for qi, ri in zip(q, r, strict=True)]
+                             frames_of(int(refs.works[ri])), int(k))
+                      for qi, ri, k in zip(q, r, framings, strict=True)]
         features = pair_features(windows, q, refs.windows, r, query_vectors=vectors,
-                                 ref_vectors=ref_vectors, alignments=alignments)
+                                 ref_vectors=ref_vectors, alignments=alignments,
+                                 framings=framings)
         scores = model.probability(features)
         chosen = _best_per_window(q, r, refs, alignments, windows, scores, model.per_window) \
             if joined else range(len(q))
@@ -118,7 +122,8 @@ def homage_candidates(
 
 
 def _align(windows: ShotWindows, q: int, refs: ReferenceWindows, r: int, frames: VisualPrint,
-           vectors: np.ndarray, looks: np.ndarray, reference: VisualPrint) -> Alignment:
+           vectors: np.ndarray, looks: np.ndarray, reference: VisualPrint,
+           framing: int = 0) -> Alignment:
     """Align query window ``q`` with the reference shot holding window ``r``."""
     first, last = windows.rows[q]
     shot_start, shot_end = refs.windows.shot_starts[r], refs.windows.shot_ends[r]
@@ -130,7 +135,7 @@ def _align(windows: ShotWindows, q: int, refs: ReferenceWindows, r: int, frames:
         frames.times[first:last], vectors[first:last], looks[first:last], times[lo:hi],
         reference.vectors[lo:hi], reference.looks[lo:hi],
         window_start=float(windows.starts[q]), window_end=float(windows.ends[q]),
-        shot_start=float(shot_start), shot_end=float(shot_end))
+        shot_start=float(shot_start), shot_end=float(shot_end), framing=framing)
 
 
 def homage_matches(

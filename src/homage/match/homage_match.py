@@ -18,6 +18,7 @@ import numpy as np
 
 from homage.match.boosted_trees import BoostedTrees
 from homage.match.logistic import Logistic
+from homage.match.reframe import reframed
 from homage.match.shot_windows import ShotWindows
 from homage.visual.base import l2_normalise
 from homage.visual.looks import GRID, PARTS
@@ -132,7 +133,8 @@ class HomageCandidate:
 
 def pair_features(query: ShotWindows, q: np.ndarray, refs: ShotWindows, r: np.ndarray, *,
                   query_vectors: np.ndarray, ref_vectors: Callable[[int], np.ndarray],
-                  alignments: Sequence[Alignment]) -> np.ndarray:
+                  alignments: Sequence[Alignment], framings: np.ndarray | None = None
+                  ) -> np.ndarray:
     """Evidence for pairs ``(q[i], r[i])`` of window indices: (n, len(FEATURES)).
 
     ``query_vectors`` are the query's frame descriptors (in the orientation ``query`` was
@@ -147,8 +149,15 @@ def pair_features(query: ShotWindows, q: np.ndarray, refs: ShotWindows, r: np.nd
     for i in range(n):
         first, last = query.rows[q[i]]
         out[i, 1] = float(np.max(query_vectors[first:last] @ ref_vectors(i).T))
-    out[:, 2] = np.einsum("ij,ij->i", query.mass[q], refs.mass[r]) / query.mass.shape[1]
-    out[:, 3] = np.einsum("ij,ij->i", query.edges[q], refs.edges[r]) / query.edges.shape[1]
+    ref_mass, ref_edges = refs.mass[r], refs.edges[r]
+    if framings is not None:
+        ref_mass, ref_edges = ref_mass.copy(), ref_edges.copy()
+        for k in np.unique(framings[framings > 0]):
+            chosen = framings == k
+            ref_mass[chosen] = reframed(ref_mass[chosen], int(k))
+            ref_edges[chosen] = reframed(ref_edges[chosen], int(k))
+    out[:, 2] = np.einsum("ij,ij->i", query.mass[q], ref_mass) / query.mass.shape[1]
+    out[:, 3] = np.einsum("ij,ij->i", query.edges[q], ref_edges) / query.edges.shape[1]
     out[:, 4] = np.einsum("ij,ij->i", query.lines[q], refs.lines[r])
     out[:, 5] = _correlation(query.colour[q], refs.colour[r])
     out[:, 6] = np.abs(query.colour[q] - refs.colour[r]).mean(axis=1)
@@ -223,7 +232,7 @@ class Alignment:
 def align_in_shot(query_times: np.ndarray, query_vectors: np.ndarray, query_looks: np.ndarray,
                   ref_times: np.ndarray, ref_vectors: np.ndarray, ref_looks: np.ndarray, *,
                   window_start: float, window_end: float, shot_start: float, shot_end: float,
-                  step: float = 0.25) -> Alignment:
+                  step: float = 0.25, framing: int = 0) -> Alignment:
     """Slide a query window's frames along a reference shot at each of ``SPEEDS``.
 
     A re-staging follows its model's motion over time, a look-alike does not: the mean frame
@@ -233,6 +242,10 @@ def align_in_shot(query_times: np.ndarray, query_vectors: np.ndarray, query_look
     """
     grid = GRID_CELLS
     mass, edges, lines = PARTS["mass"], PARTS["edges"], PARTS["lines"]
+    if framing:
+        ref_looks = np.array(ref_looks, np.float32)
+        ref_looks[:, mass] = reframed(ref_looks[:, mass], framing)
+        ref_looks[:, edges] = reframed(ref_looks[:, edges], framing)
     semantic = query_vectors @ ref_vectors.T
     edge = query_looks[:, edges] @ ref_looks[:, edges].T / grid
     layout = (query_looks[:, mass] @ ref_looks[:, mass].T / grid + edge) / 2

@@ -23,14 +23,14 @@ def _shipped_trees() -> BoostedTrees:
 
 
 MODEL = HomageModel(
-    bias=-8.738,
+    bias=-11.799,
     # semantic, semantic_best, mass, edges, lines, colour_pattern, colour_distance,
     # camera, change, labels, aligned_semantic, aligned_layout, aligned_outline, contrast,
     # margin
-    weights=(-7.699, 2.058, 0.83, -0.344, -3.268, 0.32, -24.84, -1.832, 1.021, -3.522,
-             15.493, -3.521, 9.137, -0.259, 3.495),
+    weights=(-10.246, 3.462, 1.255, -0.326, -0.281, 0.326, -20.536, -3.745, 1.309, -3.77, 16.109,
+             -3.356, 9.69, -0.498, 4.652),
     trees=_shipped_trees(),
-    # 108 606 candidate pairs of the 84 training queries, 1 835 right, 2026-11-25
+    # 108 606 candidate pairs of the 84 training queries, 1 805 right, 2026-11-25
     fitted_on="homage corpus full seed 0, training split",
 )
 

@@ -1,0 +1,75 @@
+"""Re-framings of a coarse layout: what a reference frame's 8 × 8 grids would look like had it
+been shot closer in, off centre.
+
+A re-staging often frames its model tighter (the subject larger, a margin lost on one side).
+The layouts of ``visual.looks`` are positional, so a zoom of 1.3× moves every mass and edge by
+a cell or two and the agreement of a true re-staging falls to that of an unrelated shot.
+Each re-framing here is a fixed linear map of a grid (a crop of the reference's grid, read
+bilinearly at the query's cell centres), so trying them costs matrix products, not pixels.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+
+from homage.visual.looks import GRID, standardise
+
+ZOOMS = (1.2, 1.45)
+"""How much closer in a re-framing is tried (the query shows 1/zoom of the reference's side)."""
+PLACES = (0.0, 0.5, 1.0)
+"""Where the closer frame sits in the reference, per axis, as a share of the room left."""
+
+
+@cache
+def reframings() -> np.ndarray:
+    """(k, GRID², GRID²) maps, the identity first: ``grid @ maps[i].T`` re-frames a row of
+    flattened grids."""
+    maps = [np.eye(GRID * GRID)]
+    for zoom in ZOOMS:
+        for top in PLACES:
+            for left in PLACES:
+                rows = _axis(zoom, top * (1 - 1 / zoom))
+                cols = _axis(zoom, left * (1 - 1 / zoom))
+                maps.append(np.kron(rows, cols))
+    out = np.stack(maps).astype(np.float32)
+    out.setflags(write=False)
+    return out
+
+
+def reframed(grids: np.ndarray, which: int) -> np.ndarray:
+    """(n, GRID²) standardised grids re-framed by ``reframings()[which]``, standardised again
+    (a crop of a grid has its own mean and spread)."""
+    if which == 0:
+        return grids
+    return standardise(np.asarray(grids, np.float32) @ reframings()[which].T)
+
+
+def best_reframing(query_mass: np.ndarray, query_edges: np.ndarray, ref_mass: np.ndarray,
+                   ref_edges: np.ndarray, *, clearly_better: float = 0.05) -> np.ndarray:
+    """Per pair of rows, the re-framing of the reference's grids that the query's agree with
+    best (mean of the mass and edge correlations); the identity unless another agrees
+    ``clearly_better`` (every extra framing is a chance for a look-alike to agree)."""
+    maps = reframings()
+    cells = GRID * GRID
+    agreement = np.stack([
+        (np.einsum("ij,ij->i", query_mass, standardise(ref_mass @ m.T))
+         + np.einsum("ij,ij->i", query_edges, standardise(ref_edges @ m.T))) / (2 * cells)
+        for m in maps], axis=1)
+    best = np.argmax(agreement, axis=1)
+    plain = agreement[:, 0]
+    return np.where(agreement[np.arange(len(best)), best] > plain + clearly_better, best, 0)
+
+
+def _axis(zoom: float, offset: float) -> np.ndarray:
+    """(GRID, GRID) bilinear read of a reference axis at the query's cell centres."""
+    out = np.zeros((GRID, GRID))
+    for i in range(GRID):
+        position = (offset + (i + 0.5) / (GRID * zoom)) * GRID - 0.5
+        low = int(np.clip(np.floor(position), 0, GRID - 1))
+        high = min(low + 1, GRID - 1)
+        share = float(np.clip(position - low, 0.0, 1.0))
+        out[i, low] += 1 - share
+        out[i, high] += share
+    return out

@@ -1,0 +1,63 @@
+"""Re-framings of the coarse layouts: a closer, off-centre framing of a picture is recognised
+as that picture's layout, and a picture compared with itself is left as it is."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from homage.match.reframe import ZOOMS, best_reframing, reframed, reframings
+from homage.visual.looks import PARTS, frame_looks
+
+
+def _scene(side: int = 224) -> np.ndarray:
+    """Bright and dark masses with edges in every part of the frame."""
+    y, x = np.mgrid[0:side, 0:side] / side
+    picture = np.zeros((side, side, 3), np.float32)
+    picture[..., 0] = 0.5 + 0.5 * np.sin(7 * x + 3 * y)
+    picture[..., 1] = ((x - 0.3) ** 2 + (y - 0.6) ** 2 < 0.04) * 0.9
+    picture[..., 2] = (x > 0.7) * (y < 0.4) * 0.8 + 0.1 * y
+    return (picture * 255).astype(np.uint8)
+
+
+def _closer(picture: np.ndarray, zoom: float, top: float, left: float) -> np.ndarray:
+    """The picture framed ``zoom`` times closer, cropped at (top, left) shares of the room
+    left, scaled back to its size (nearest pixel: enough at these grids)."""
+    side = picture.shape[0]
+    crop = round(side / zoom)
+    y0, x0 = round(top * (side - crop)), round(left * (side - crop))
+    rows = y0 + (np.arange(side) * crop // side)
+    cols = x0 + (np.arange(side) * crop // side)
+    return picture[rows][:, cols]
+
+
+def _grids(picture: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    looks = frame_looks(picture[None])
+    return looks[:, PARTS["mass"]], looks[:, PARTS["edges"]]
+
+
+def _agreement(query: tuple[np.ndarray, np.ndarray], ref: tuple[np.ndarray, np.ndarray],
+               which: int) -> float:
+    return float(sum((q * reframed(r, which)).sum() for q, r in zip(query, ref, strict=True))
+                 / (2 * 64))
+
+
+def test_the_identity_comes_first_and_each_map_reads_whole_cells() -> None:
+    maps = reframings()
+    assert len(maps) == 1 + 9 * len(ZOOMS)
+    np.testing.assert_array_equal(maps[0], np.eye(64))
+    np.testing.assert_allclose(maps.sum(axis=2), 1.0, atol=1e-6)  # bilinear: weights sum to 1
+
+
+def test_a_closer_off_centre_framing_is_recognised() -> None:
+    picture = _scene()
+    ref = _grids(picture)
+    query = _grids(_closer(picture, 1.4, top=1.0, left=0.0))  # bottom left, 1.4x closer
+    which = int(best_reframing(*query, *ref)[0])
+    assert which != 0
+    assert _agreement(query, ref, which) > 0.75  # 0.19 as framed
+    assert _agreement(query, ref, which) > _agreement(query, ref, 0) + 0.5
+
+
+def test_a_picture_compared_with_itself_keeps_its_framing() -> None:
+    mass, edges = _grids(_scene())
+    assert best_reframing(mass, edges, mass, edges).tolist() == [0]
