@@ -18,13 +18,12 @@ from homage.match.homage_match import FEATURES, LAYOUT_EVIDENCE, HomageModel
 from homage.match.homage_model import MODEL
 
 
-def _grown(monotone: list[int] | None = None) -> tuple[HistGradientBoostingClassifier,
-                                                        np.ndarray]:
+def _grown(seed: int = 0) -> tuple[HistGradientBoostingClassifier, np.ndarray]:
     rng = np.random.default_rng(3)
     x = rng.random((4000, 4))
     y = (x[:, 0] * x[:, 1] + 0.3 * rng.random(4000) > 0.45).astype(int)
-    grown = HistGradientBoostingClassifier(max_iter=30, monotonic_cst=monotone,
-                                           random_state=0).fit(x, y)
+    grown = HistGradientBoostingClassifier(max_iter=30, early_stopping=True,
+                                           random_state=seed).fit(x, y)
     return grown, rng.random((500, 4))
 
 
@@ -33,6 +32,16 @@ def test_the_trees_give_what_scikit_learn_gives() -> None:
     trees = BoostedTrees.from_sklearn(grown)
     assert trees.trees == grown.n_iter_
     np.testing.assert_allclose(trees.log_odds(x), grown.decision_function(x), atol=1e-12)
+
+
+def test_a_bag_of_forests_gives_the_mean_of_their_log_odds() -> None:
+    (one, x), (other, _) = _grown(0), _grown(1)
+    assert one.n_iter_ != other.n_iter_ or not np.allclose(one.decision_function(x),
+                                                            other.decision_function(x))
+    bag = BoostedTrees.from_sklearn(one, other)
+    assert bag.trees == one.n_iter_ + other.n_iter_
+    expected = (one.decision_function(x) + other.decision_function(x)) / 2
+    np.testing.assert_allclose(bag.log_odds(x), expected, atol=1e-12)
 
 
 def test_the_arrays_are_the_whole_model(tmp_path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from homage.match.reframe import ZOOMS, best_reframing, reframed, reframings
+from homage.match.reframe import ZOOMS, best_reframing, reframed, reframed_lines, reframings
 from homage.visual.looks import PARTS, frame_looks
 
 
@@ -61,3 +61,15 @@ def test_a_closer_off_centre_framing_is_recognised() -> None:
 def test_a_picture_compared_with_itself_keeps_its_framing() -> None:
     mass, edges = _grids(_scene())
     assert best_reframing(mass, edges, mass, edges).tolist() == [0]
+
+
+def test_edge_directions_move_with_their_cells_and_keep_their_direction() -> None:
+    rng = np.random.default_rng(0)
+    lines = rng.random((3, 64)).astype(np.float32)
+    which = len(reframings()) - 1
+    moved = reframed_lines(lines, which).reshape(3, 16, 4)
+    cells = lines.reshape(3, 16, 4)
+    for direction in range(4):
+        np.testing.assert_allclose(moved[:, :, direction],
+                                   cells[:, :, direction] @ reframings(4)[which].T, rtol=1e-5)
+    np.testing.assert_array_equal(reframed_lines(lines, 0), lines)

@@ -66,17 +66,22 @@ class BoostedTrees:
                        **{name: data[name] for name in _FIELDS})
 
     @classmethod
-    def from_sklearn(cls, model: Any) -> BoostedTrees:
-        """From a fitted binary ``HistGradientBoostingClassifier`` on numeric features with
-        no missing values (the homage evidence is always finite)."""
-        trees = [predictors[0].nodes for predictors in model._predictors]
+    def from_sklearn(cls, *models: Any) -> BoostedTrees:
+        """From fitted binary ``HistGradientBoostingClassifier``s on numeric features with no
+        missing values (the homage evidence is always finite): one forest whose log-odds are
+        the mean of theirs (each leaf's value and the baseline divided by their number)."""
+        trees = [predictors[0].nodes for model in models for predictors in model._predictors]
+        if not trees:
+            raise ValueError("no fitted trees")
         if any(t["is_categorical"].any() for t in trees):
             raise ValueError("categorical splits are not supported")
         nodes = np.concatenate(trees)
         sizes = np.array([len(t) for t in trees])
-        return cls(baseline=float(np.ravel(model._baseline_prediction)[0]),
+        baseline = np.mean([np.ravel(model._baseline_prediction)[0] for model in models])
+        return cls(baseline=float(baseline),
                    feature=nodes["feature_idx"].astype(np.int32),
                    threshold=nodes["num_threshold"].astype(np.float64),
                    left=nodes["left"].astype(np.int32), right=nodes["right"].astype(np.int32),
-                   value=nodes["value"].astype(np.float64), leaf=nodes["is_leaf"].astype(bool),
+                   value=nodes["value"].astype(np.float64) / len(models),
+                   leaf=nodes["is_leaf"].astype(bool),
                    starts=np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64))

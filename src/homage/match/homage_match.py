@@ -18,7 +18,7 @@ import numpy as np
 
 from homage.match.boosted_trees import BoostedTrees
 from homage.match.logistic import Logistic
-from homage.match.reframe import reframed
+from homage.match.reframe import reframed, reframed_lines
 from homage.match.shot_windows import ShotWindows
 from homage.visual.base import l2_normalise
 from homage.visual.looks import GRID, PARTS
@@ -246,6 +246,7 @@ def align_in_shot(query_times: np.ndarray, query_vectors: np.ndarray, query_look
         ref_looks = np.array(ref_looks, np.float32)
         ref_looks[:, mass] = reframed(ref_looks[:, mass], framing)
         ref_looks[:, edges] = reframed(ref_looks[:, edges], framing)
+        ref_looks[:, lines] = reframed_lines(ref_looks[:, lines], framing)
     semantic = query_vectors @ ref_vectors.T
     edge = query_looks[:, edges] @ ref_looks[:, edges].T / grid
     layout = (query_looks[:, mass] @ ref_looks[:, mass].T / grid + edge) / 2

@@ -23,15 +23,15 @@ PLACES = (0.0, 0.5, 1.0)
 
 
 @cache
-def reframings() -> np.ndarray:
-    """(k, GRID², GRID²) maps, the identity first: ``grid @ maps[i].T`` re-frames a row of
+def reframings(side: int = GRID) -> np.ndarray:
+    """(k, side², side²) maps, the identity first: ``grid @ maps[i].T`` re-frames a row of
     flattened grids."""
-    maps = [np.eye(GRID * GRID)]
+    maps = [np.eye(side * side)]
     for zoom in ZOOMS:
         for top in PLACES:
             for left in PLACES:
-                rows = _axis(zoom, top * (1 - 1 / zoom))
-                cols = _axis(zoom, left * (1 - 1 / zoom))
+                rows = _axis(zoom, top * (1 - 1 / zoom), side)
+                cols = _axis(zoom, left * (1 - 1 / zoom), side)
                 maps.append(np.kron(rows, cols))
     out = np.stack(maps).astype(np.float32)
     out.setflags(write=False)
@@ -62,14 +62,24 @@ def best_reframing(query_mass: np.ndarray, query_edges: np.ndarray, ref_mass: np
     return np.where(agreement[np.arange(len(best)), best] > plain + clearly_better, best, 0)
 
 
-def _axis(zoom: float, offset: float) -> np.ndarray:
-    """(GRID, GRID) bilinear read of a reference axis at the query's cell centres."""
-    out = np.zeros((GRID, GRID))
-    for i in range(GRID):
-        position = (offset + (i + 0.5) / (GRID * zoom)) * GRID - 0.5
-        low = int(np.clip(np.floor(position), 0, GRID - 1))
-        high = min(low + 1, GRID - 1)
+def _axis(zoom: float, offset: float, side: int) -> np.ndarray:
+    """(side, side) bilinear read of a reference axis at the query's cell centres."""
+    out = np.zeros((side, side))
+    for i in range(side):
+        position = (offset + (i + 0.5) / (side * zoom)) * side - 0.5
+        low = int(np.clip(np.floor(position), 0, side - 1))
+        high = min(low + 1, side - 1)
         share = float(np.clip(position - low, 0.0, 1.0))
         out[i, low] += 1 - share
         out[i, high] += share
     return out
+
+
+def reframed_lines(lines: np.ndarray, which: int) -> np.ndarray:
+    """(n, 64) edge-direction layouts (4 × 4 cells × 4 directions) re-framed like the grids."""
+    if which == 0:
+        return lines
+    half = GRID // 2
+    cells = np.asarray(lines, np.float32).reshape(len(lines), half * half, 4)
+    moved = np.einsum("ij,njd->nid", reframings(half)[which], cells)
+    return moved.reshape(len(lines), -1)
