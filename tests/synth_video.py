@@ -131,6 +131,19 @@ def crop(fraction: float) -> Edit:
     return edit
 
 
+def closer(zoom: float, *, top: float, left: float) -> Edit:
+    """Frame the picture ``zoom`` times closer, the kept part at (``top``, ``left``) shares of
+    the room left (1, 0: the bottom left corner), then scale back: a re-framing."""
+    def edit(picture: np.ndarray) -> np.ndarray:
+        h, w = picture.shape[:2]
+        ih, iw = round(h / zoom), round(w / zoom)
+        y0, x0 = round(top * (h - ih)), round(left * (w - iw))
+        rows = y0 + np.linspace(0, ih - 1, h).astype(int)
+        cols = x0 + np.linspace(0, iw - 1, w).astype(int)
+        return picture[rows][:, cols]
+    return edit
+
+
 def mirror(picture: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(picture[:, ::-1])
 

@@ -25,7 +25,7 @@ from homage.match.homage_match import (
     pair_features,
 )
 from homage.match.homage_model import MODEL
-from homage.match.reframe import best_reframing
+from homage.match.reframe import best_reframing, framing_region
 from homage.match.shot_windows import ShotWindows, WindowSettings, describe_windows
 from homage.types import Match, Transform
 from homage.visual.looks import mirror_looks
@@ -115,7 +115,7 @@ def homage_candidates(
                                   float(refs.windows.shot_ends[r[i]])),
                 shot_start=float(refs.windows.shot_starts[r[i]]), speed=a.speed,
                 mirrored=mirrored, features=features[i], score=float(scores[i]),
-                query_shot_start=float(windows.shot_starts[q[i]])))
+                query_shot_start=float(windows.shot_starts[q[i]]), framing=int(framings[i])))
     if not joined:
         return sorted(found, key=lambda c: -c.score)
     return join_continuations(_best_orientation(found))
@@ -209,5 +209,6 @@ def _to_match(candidate: HomageCandidate, reference: str) -> Match:
         query_end=candidate.query_end, reference_start=candidate.reference_start,
         reference_end=candidate.reference_end, score=candidate.score,
         transform=Transform(speed=candidate.speed, tempo=candidate.speed,
-                            mirrored=candidate.mirrored, aspects=candidate.aspects),
+                            mirrored=candidate.mirrored, aspects=candidate.aspects,
+                            reference_region=framing_region(candidate.framing)),
     )

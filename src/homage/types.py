@@ -20,7 +20,9 @@ class Transform:
     right, and ``region`` is where the reference's picture sits in the query frame, as
     (left, top, right, bottom) fractions, when it does not fill it (letterbox, crop,
     picture-in-picture).  A visual homage re-stages rather than copies: ``aspects`` says what
-    it shares with its model ("composition", "colour", "motion").
+    it shares with its model ("composition", "colour", "motion"), and ``reference_region`` is
+    the part of the reference's picture the query frame shows, as (left, top, right, bottom)
+    fractions of the reference frame, when the homage frames its model closer in.
     """
 
     speed: float = 1.0
@@ -29,6 +31,7 @@ class Transform:
     mirrored: bool = False
     region: tuple[float, float, float, float] | None = None
     aspects: tuple[str, ...] | None = None
+    reference_region: tuple[float, float, float, float] | None = None
 
     def to_json(self) -> dict[str, object]:
         data: dict[str, object] = {
@@ -41,6 +44,8 @@ class Transform:
             data["region"] = [round(v, 4) for v in self.region]
         if self.aspects is not None:
             data["aspects"] = list(self.aspects)
+        if self.reference_region is not None:
+            data["reference_region"] = [round(v, 4) for v in self.reference_region]
         return data
 
 

@@ -4,8 +4,16 @@ as that picture's layout, and a picture compared with itself is left as it is.""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from homage.match.reframe import ZOOMS, best_reframing, reframed, reframed_lines, reframings
+from homage.match.reframe import (
+    ZOOMS,
+    best_reframing,
+    framing_region,
+    reframed,
+    reframed_lines,
+    reframings,
+)
 from homage.visual.looks import PARTS, frame_looks
 
 
@@ -54,6 +62,9 @@ def test_a_closer_off_centre_framing_is_recognised() -> None:
     query = _grids(_closer(picture, 1.4, top=1.0, left=0.0))  # bottom left, 1.4x closer
     which = int(best_reframing(*query, *ref)[0])
     assert which != 0
+    left, top, right, bottom = framing_region(which)  # the 1.45x framing at the bottom left
+    assert (left, bottom) == (0.0, 1.0)
+    assert right - left == pytest.approx(1 / 1.45, abs=1e-3) == bottom - top
     assert _agreement(query, ref, which) > 0.75  # 0.19 as framed
     assert _agreement(query, ref, which) > _agreement(query, ref, 0) + 0.5
 
@@ -61,6 +72,7 @@ def test_a_closer_off_centre_framing_is_recognised() -> None:
 def test_a_picture_compared_with_itself_keeps_its_framing() -> None:
     mass, edges = _grids(_scene())
     assert best_reframing(mass, edges, mass, edges).tolist() == [0]
+    assert framing_region(0) is None
 
 
 def test_edge_directions_move_with_their_cells_and_keep_their_direction() -> None:

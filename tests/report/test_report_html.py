@@ -256,6 +256,31 @@ def test_warped_reference_spectrogram_lines_up_with_the_query(corpus: Corpus) ->
     assert _correlation(q_rows, warped) > _correlation(q_rows, plain) + 0.2
 
 
+@pytest.mark.parametrize("mirrored", [False, True])
+def test_a_closer_framing_is_boxed_on_the_reference_frame(footage: Footage,
+                                                          mirrored: bool) -> None:
+    """The box sits where the query's picture lies in the reference (bottom left), on the
+    reference as shown: turned with it when the homage is mirrored."""
+    closer = Match("visual_homage", str(footage.ref), 1.0, 3.0, 5.0, 7.0, 0.9,
+                   Transform(mirrored=mirrored, aspects=("composition",),
+                             reference_region=(0.0, 0.3, 0.7, 1.0)))
+    sides = [MediaSide(str(path), exists=True, has_video=True)
+             for path in (footage.query, footage.ref)]
+    evidence = match_evidence(closer, *sides)
+    assert evidence.frames
+    for pair in evidence.frames:
+        shown = decode(pair.reference.uri).astype(int)
+        h, w = shown.shape[:2]
+        yellow = (np.abs(shown - (255, 214, 0)).sum(axis=2) < 90)
+        box_top, inside = round(0.3 * h) + 1, slice(round(0.35 * h), round(0.95 * h))
+        near, far = (slice(0, 3), slice(w - 3, w)) if not mirrored else (slice(w - 3, w),
+                                                                         slice(0, 3))
+        assert yellow[inside, near].any(axis=1).mean() > 0.9 and yellow[inside, far].mean() < 0.1
+        assert yellow[box_top, w // 4 if not mirrored else 3 * w // 4]
+        query = decode(pair.query.uri).astype(int)
+        assert (np.abs(query - (255, 214, 0)).sum(axis=2) < 30).mean() < 0.05  # no box there
+
+
 @pytest.mark.slow
 def test_scan_report_of_copied_footage(footage: Footage, tmp_path: Path) -> None:
     """Index the footage, scan the query with ``--report``, and check every visual match

@@ -116,7 +116,7 @@ def test_write_csv_has_one_row_per_match(tmp_path: Path) -> None:
                    "query_start": "12.412", "query_end": "20.1", "reference_start": "63.0",
                    "reference_end": "71.2", "score": "0.93", "speed": "1.0",
                    "pitch_semitones": "0.0", "tempo": "1.2", "mirrored": "False",
-                   "region": "", "aspects": "", "also_at": ""}
+                   "region": "", "aspects": "", "also_at": "", "reference_region": ""}
 
 
 def test_a_homage_says_what_it_shares_in_json_csv_and_words(tmp_path: Path) -> None:
@@ -133,6 +133,21 @@ def test_a_homage_says_what_it_shares_in_json_csv_and_words(tmp_path: Path) -> N
     assert "aspects" not in a_match().to_json()["transform"]
     assert describe_transform(homage.transform, homage.kind) == \
         "re-staged (composition, motion), mirrored"
+
+
+def test_a_homage_framed_closer_says_which_part_of_the_reference_it_shows(
+        tmp_path: Path) -> None:
+    closer = Match(kind="visual_homage", reference="/films/akira.mkv", query_start=1.0,
+                   query_end=4.0, reference_start=60.0, reference_end=63.0, score=0.8,
+                   transform=Transform(aspects=("colour",),
+                                       reference_region=(0.0, 0.31, 0.69, 1.0)))
+    assert closer.to_json()["transform"]["reference_region"] == [0.0, 0.31, 0.69, 1.0]
+    assert "reference_region" not in a_match().to_json()["transform"]
+    write_csv([a_result("video.mp4", matches=(closer,))], tmp_path / "r.csv")
+    row = dict(zip(CSV_COLUMNS, read_csv(tmp_path / "r.csv")[1], strict=True))
+    assert row["reference_region"] == "0.0000 0.3100 0.6900 1.0000"
+    assert describe_transform(closer.transform, closer.kind) == \
+        "re-staged (colour), framed closer: 0–69% × 31–100% of the reference"
 
 
 def test_the_other_places_of_a_repeating_reference_go_in_json_and_csv(tmp_path: Path) -> None:

@@ -116,6 +116,9 @@ class HomageCandidate:
     #: start of the query shot its (last) window lies in: windows of one shot continue each
     #: other freely, see :func:`join_continuations`
     query_shot_start: float = 0.0
+    #: the re-framing of the reference's layouts it was matched with (``match.reframe``; 0:
+    #: as framed)
+    framing: int = 0
 
     @property
     def aspects(self) -> tuple[str, ...]:
@@ -139,7 +142,9 @@ def pair_features(query: ShotWindows, q: np.ndarray, refs: ShotWindows, r: np.nd
 
     ``query_vectors`` are the query's frame descriptors (in the orientation ``query`` was
     described in); ``ref_vectors(i)`` gives reference window ``r[i]``'s frame descriptors;
-    ``alignments[i]`` is pair i's best line in the reference shot.
+    ``alignments[i]`` is pair i's best line in the reference shot; ``framings[i]`` is the
+    re-framing of the reference's mass and edge layouts pair i is compared in (none: all as
+    framed).
     """
     n = len(q)
     out = np.zeros((n, len(FEATURES)), np.float64)
@@ -239,6 +244,7 @@ def align_in_shot(query_times: np.ndarray, query_vectors: np.ndarray, query_look
     similarity along the best line is the strongest evidence there is, and the line places
     the homage in the reference.  ``ref_*`` are the reference shot's frames (times, unit
     descriptors, looks); the query's are the window's, already in the reference's orientation.
+    ``framing`` re-frames the reference's layouts (``match.reframe``) before they are compared.
     """
     grid = GRID_CELLS
     mass, edges, lines = PARTS["mass"], PARTS["edges"], PARTS["lines"]
@@ -308,6 +314,7 @@ def join_continuations(candidates: list[HomageCandidate], *, tolerance: float = 
             reference_end=max(last.reference_end, c.reference_end),
             score=max(last.score, c.score),
             features=last.features if last.score >= c.score else c.features,
+            framing=last.framing if last.score >= c.score else c.framing,
             query_shot_start=c.query_shot_start)
     return sorted(joined, key=lambda c: -c.score)
 

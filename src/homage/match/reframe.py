@@ -38,6 +38,18 @@ def reframings(side: int = GRID) -> np.ndarray:
     return out
 
 
+def framing_region(which: int) -> tuple[float, float, float, float] | None:
+    """The part of the reference frame that ``reframings()[which]`` shows, as (left, top,
+    right, bottom) fractions; None for the identity (the whole frame)."""
+    if which == 0:
+        return None
+    zoom, rest = divmod(which - 1, len(PLACES) ** 2)
+    top, left = divmod(rest, len(PLACES))
+    side = 1 / ZOOMS[zoom]
+    x, y = PLACES[left] * (1 - side), PLACES[top] * (1 - side)
+    return (round(x, 3), round(y, 3), round(x + side, 3), round(y + side, 3))
+
+
 def reframed(grids: np.ndarray, which: int) -> np.ndarray:
     """(n, GRID²) standardised grids re-framed by ``reframings()[which]``, standardised again
     (a crop of a grid has its own mean and spread)."""

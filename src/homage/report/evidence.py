@@ -213,6 +213,8 @@ def _frame_pairs(match: Match, times: Sequence[tuple[float, float]],
     for (tq, tr), q, r in zip(times, query_frames, reference_frames, strict=True):
         if q is not None and match.transform.region is not None:
             q = draw_box(q, match.transform.region)
+        if r is not None and match.transform.reference_region is not None:
+            r = draw_box(r, match.transform.reference_region)  # in the reference's own frame
         if r is not None and flipped:
             r = np.ascontiguousarray(r[:, ::-1])
         pairs.append(FramePair(tq, tr, None if q is None else picture(q),

@@ -152,7 +152,9 @@ def _legend() -> str:
         "<p><b>Transform</b>: how the reference was changed on its way into the query: "
         "speed (reference seconds per query second; for audio, a resampling that changes "
         "pitch and tempo together), tempo, pitch in semitones, mirrored, and the region of the "
-        "query frame the reference's picture fills (drawn as a yellow box).</p>"
+        "query frame the reference's picture fills (drawn as a yellow box); for a homage that "
+        "frames its model closer in, the part of the reference it shows (a yellow box on the "
+        "reference frame).</p>"
         "</section>"
     )
 
@@ -307,6 +309,8 @@ def _frame_pairs(qi: int, mi: int, m: Match, ev: MatchEvidence) -> str:
         notes.append("reference frames shown mirrored, as the query uses them")
     if m.transform.region is not None:
         notes.append("yellow box: where the reference's picture sits in the query frame")
+    if m.transform.reference_region is not None:
+        notes.append("yellow box: the part of the reference the query frames closer in")
     figures = "".join(_pair(qi, mi, k, pair, ev.reference_flipped)
                       for k, pair in enumerate(ev.frames))
     caption = (f'<p class="hint">Query left, reference right. {esc("; ".join(notes))}'

@@ -14,7 +14,7 @@ from homage.types import QueryResult
 CSV_COLUMNS = (
     "query", "kind", "reference", "query_start", "query_end", "reference_start",
     "reference_end", "score", "speed", "pitch_semitones", "tempo", "mirrored", "region",
-    "aspects", "also_at",
+    "aspects", "also_at", "reference_region",
 )
 #: A cell starting with one of these is a formula to a spreadsheet: prefix it with a quote.
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -40,6 +40,8 @@ def write_csv(results: Sequence[QueryResult], path: str | Path) -> None:
                 "" if t.region is None else " ".join(f"{v:.4f}" for v in t.region),
                 "" if t.aspects is None else " ".join(t.aspects),
                 " ".join(f"{start:.3f}-{end:.3f}" for start, end in m.also_at),
+                "" if t.reference_region is None
+                else " ".join(f"{v:.4f}" for v in t.reference_region),
             ])
     with _atomic_target(path) as handle:
         writer = csv.writer(handle)

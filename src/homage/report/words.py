@@ -32,6 +32,9 @@ def describe_transform(t: Transform, kind: MatchKind = "audio_sample") -> str:
     if t.region is not None:
         left, top, right, bottom = (round(100 * v) for v in t.region)
         parts.append(f"picture at {left}–{right}% × {top}–{bottom}%")
+    if t.reference_region is not None:
+        left, top, right, bottom = (round(100 * v) for v in t.reference_region)
+        parts.append(f"framed closer: {left}–{right}% × {top}–{bottom}% of the reference")
     return ", ".join(parts) if parts else "unchanged"
 
 
