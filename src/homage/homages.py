@@ -8,6 +8,7 @@ matcher already reports is a copy, not a homage: it is reported once, as ``visua
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterable, Sequence
 
@@ -25,7 +26,7 @@ from homage.match.homage_match import (
     pair_features,
 )
 from homage.match.homage_model import MODEL
-from homage.match.reframe import best_reframing, framing_region
+from homage.match.reframe import best_reframing, framing_region, reframed_looks
 from homage.match.shot_windows import ShotWindows, WindowSettings, describe_windows
 from homage.types import Match, Transform
 from homage.visual.looks import mirror_looks
@@ -76,11 +77,21 @@ def homage_candidates(
     if frames.looks is None or len(frames) == 0:
         return []
     prints: dict[int, VisualPrint] = {}
+    looks_in: dict[tuple[int, int, int, int], np.ndarray] = {}
 
     def frames_of(work: int) -> VisualPrint:
         if work not in prints:
             prints[work] = prints_of(work)
         return prints[work]
+
+    def shot_looks(work: int, lo: int, hi: int, framing: int) -> np.ndarray:
+        """A reference shot's looks re-framed, once per query (many pairs share them)."""
+        key = (work, lo, hi, framing)
+        if key not in looks_in:
+            looks = frames_of(work).looks
+            assert looks is not None  # refs only hold works with looks
+            looks_in[key] = reframed_looks(looks[lo:hi], framing)
+        return looks_in[key]
 
     found: list[HomageCandidate] = []
     for mirrored in (False, True):
@@ -97,7 +108,8 @@ def homage_candidates(
         framings = best_reframing(windows.mass[q], windows.edges[q], refs.windows.mass[r],
                                   refs.windows.edges[r])
         alignments = [_align(windows, int(qi), refs, int(ri), frames, vectors, looks,
-                             frames_of(int(refs.works[ri])), int(k))
+                             frames_of(int(refs.works[ri])),
+                             functools.partial(shot_looks, int(refs.works[ri]), framing=int(k)))
                       for qi, ri, k in zip(q, r, framings, strict=True)]
         features = pair_features(windows, q, refs.windows, r, query_vectors=vectors,
                                  ref_vectors=ref_vectors, alignments=alignments,
@@ -123,19 +135,20 @@ def homage_candidates(
 
 def _align(windows: ShotWindows, q: int, refs: ReferenceWindows, r: int, frames: VisualPrint,
            vectors: np.ndarray, looks: np.ndarray, reference: VisualPrint,
-           framing: int = 0) -> Alignment:
-    """Align query window ``q`` with the reference shot holding window ``r``."""
+           reference_looks: Callable[[int, int], np.ndarray]) -> Alignment:
+    """Align query window ``q`` with the reference shot holding window ``r``;
+    ``reference_looks(lo, hi)`` gives the looks of the reference's frames ``lo:hi`` as the
+    pair compares them (re-framed or not)."""
     first, last = windows.rows[q]
     shot_start, shot_end = refs.windows.shot_starts[r], refs.windows.shot_ends[r]
     times = reference.times
     lo, hi = np.searchsorted(times, [shot_start, shot_end], "left")
     hi = max(hi, lo + 1)
-    assert reference.looks is not None  # refs only hold works with looks
     return align_in_shot(
         frames.times[first:last], vectors[first:last], looks[first:last], times[lo:hi],
-        reference.vectors[lo:hi], reference.looks[lo:hi],
+        reference.vectors[lo:hi], reference_looks(int(lo), int(hi)),
         window_start=float(windows.starts[q]), window_end=float(windows.ends[q]),
-        shot_start=float(shot_start), shot_end=float(shot_end), framing=framing)
+        shot_start=float(shot_start), shot_end=float(shot_end))
 
 
 def homage_matches(

@@ -18,7 +18,7 @@ import numpy as np
 
 from homage.match.boosted_trees import BoostedTrees
 from homage.match.logistic import Logistic
-from homage.match.reframe import reframed, reframed_lines
+from homage.match.reframe import reframed
 from homage.match.shot_windows import ShotWindows
 from homage.visual.base import l2_normalise
 from homage.visual.looks import GRID, PARTS
@@ -237,22 +237,17 @@ class Alignment:
 def align_in_shot(query_times: np.ndarray, query_vectors: np.ndarray, query_looks: np.ndarray,
                   ref_times: np.ndarray, ref_vectors: np.ndarray, ref_looks: np.ndarray, *,
                   window_start: float, window_end: float, shot_start: float, shot_end: float,
-                  step: float = 0.25, framing: int = 0) -> Alignment:
+                  step: float = 0.25) -> Alignment:
     """Slide a query window's frames along a reference shot at each of ``SPEEDS``.
 
     A re-staging follows its model's motion over time, a look-alike does not: the mean frame
     similarity along the best line is the strongest evidence there is, and the line places
     the homage in the reference.  ``ref_*`` are the reference shot's frames (times, unit
     descriptors, looks); the query's are the window's, already in the reference's orientation.
-    ``framing`` re-frames the reference's layouts (``match.reframe``) before they are compared.
+    A re-framing (``match.reframe``) is applied to ``ref_looks`` by the caller.
     """
     grid = GRID_CELLS
     mass, edges, lines = PARTS["mass"], PARTS["edges"], PARTS["lines"]
-    if framing:
-        ref_looks = np.array(ref_looks, np.float32)
-        ref_looks[:, mass] = reframed(ref_looks[:, mass], framing)
-        ref_looks[:, edges] = reframed(ref_looks[:, edges], framing)
-        ref_looks[:, lines] = reframed_lines(ref_looks[:, lines], framing)
     semantic = query_vectors @ ref_vectors.T
     edge = query_looks[:, edges] @ ref_looks[:, edges].T / grid
     layout = (query_looks[:, mass] @ ref_looks[:, mass].T / grid + edge) / 2

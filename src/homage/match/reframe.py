@@ -14,7 +14,7 @@ from functools import cache
 
 import numpy as np
 
-from homage.visual.looks import GRID, standardise
+from homage.visual.looks import GRID, PARTS, standardise
 
 ZOOMS = (1.2, 1.45)
 """How much closer in a re-framing is tried (the query shows 1/zoom of the reference's side)."""
@@ -95,3 +95,15 @@ def reframed_lines(lines: np.ndarray, which: int) -> np.ndarray:
     cells = np.asarray(lines, np.float32).reshape(len(lines), half * half, 4)
     moved = np.einsum("ij,njd->nid", reframings(half)[which], cells)
     return moved.reshape(len(lines), -1)
+
+
+def reframed_looks(looks: np.ndarray, which: int) -> np.ndarray:
+    """(n, LOOK_DIM) frame looks with their mass, edge and edge-direction layouts re-framed
+    (the other parts do not depend on where things sit in the frame)."""
+    if which == 0:
+        return looks
+    out = np.array(looks, np.float32)
+    for part in ("mass", "edges"):
+        out[:, PARTS[part]] = reframed(out[:, PARTS[part]], which)
+    out[:, PARTS["lines"]] = reframed_lines(out[:, PARTS["lines"]], which)
+    return out
