@@ -3,10 +3,12 @@
 Every query window is compared with every reference window in two steps.  A cheap first
 pass (matrix products of pooled descriptors and layouts) keeps the likeliest reference windows
 per query window and orientation.  The second aligns each candidate frame by frame with its
-reference shot (the best start and speed: a re-staging follows its model's motion), computes
-the full evidence of the pair (``FEATURES``), and a logistic model learnt on the training
-split of ``homage bench homage`` turns it into a score.  Consecutive windows of one query
-shot that continue one reference stretch are then joined.
+reference shot (the best start and speed: a re-staging follows its model's motion; the
+reference's layouts re-framed closer in where that agrees clearly better, ``match.reframe``),
+computes the full evidence of the pair (``FEATURES``), and a model learnt on the training
+split of ``homage bench homage`` (weights and boosted trees, ``HomageModel``) turns it into a
+score.  Consecutive windows of one query shot that continue one reference stretch are then
+joined.
 """
 
 from __future__ import annotations
