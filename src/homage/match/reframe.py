@@ -61,14 +61,21 @@ def reframed(grids: np.ndarray, which: int) -> np.ndarray:
 def best_reframing(query_mass: np.ndarray, query_edges: np.ndarray, ref_mass: np.ndarray,
                    ref_edges: np.ndarray, *, clearly_better: float = 0.05) -> np.ndarray:
     """Per pair of rows, the re-framing of the reference's grids that the query's agree with
-    best (mean of the mass and edge correlations); the identity unless another agrees
-    ``clearly_better`` (every extra framing is a chance for a look-alike to agree)."""
+    best; the identity unless another agrees ``clearly_better`` (every extra framing is a
+    chance for a look-alike to agree).
+
+    Agreement is the mean of the mass and edge correlations, or the edges' alone where that is
+    higher: a sketch or an inked re-drawing loses the masses (a white page) but keeps where
+    the edges sit, and read by both it would keep the plain framing."""
     maps = reframings()
     cells = GRID * GRID
-    agreement = np.stack([
-        (np.einsum("ij,ij->i", query_mass, standardise(ref_mass @ m.T))
-         + np.einsum("ij,ij->i", query_edges, standardise(ref_edges @ m.T))) / (2 * cells)
-        for m in maps], axis=1)
+
+    def correlations(query: np.ndarray, ref: np.ndarray) -> np.ndarray:
+        return np.stack([np.einsum("ij,ij->i", query, standardise(ref @ m.T)) / cells
+                         for m in maps], axis=1)
+
+    mass, edges = correlations(query_mass, ref_mass), correlations(query_edges, ref_edges)
+    agreement = np.maximum((mass + edges) / 2, edges)
     best = np.argmax(agreement, axis=1)
     plain = agreement[:, 0]
     return np.where(agreement[np.arange(len(best)), best] > plain + clearly_better, best, 0)
