@@ -85,3 +85,14 @@ def test_edge_directions_move_with_their_cells_and_keep_their_direction() -> Non
         np.testing.assert_allclose(moved[:, :, direction],
                                    cells[:, :, direction] @ reframings(4)[which].T, rtol=1e-5)
     np.testing.assert_array_equal(reframed_lines(lines, 0), lines)
+
+
+def test_a_drawing_that_keeps_only_the_edges_is_reframed_too() -> None:
+    """A sketch: dark lines on a white page, so its masses run against the picture's (read
+    together with them, the framing that fits stands out no more than the plain one), while its
+    lines sit where the picture's edges do.  The edges decide."""
+    picture = _scene()
+    ref = _grids(picture)
+    mass, edges = _grids(_closer(picture, 1.4, top=1.0, left=0.0))
+    which = int(best_reframing(-mass, edges, *ref)[0])
+    assert which == int(best_reframing(mass, edges, *ref)[0]) != 0
