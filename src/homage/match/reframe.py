@@ -20,6 +20,8 @@ ZOOMS = (1.2, 1.45)
 """How much closer in a re-framing is tried (the query shows 1/zoom of the reference's side)."""
 PLACES = (0.0, 0.5, 1.0)
 """Where the closer frame sits in the reference, per axis, as a share of the room left."""
+_FRAMINGS = tuple((zoom, top, left) for zoom in ZOOMS for top in PLACES for left in PLACES)
+"""Every re-framing after the identity, in the order of ``reframings()`` from index 1."""
 
 
 @cache
@@ -27,12 +29,10 @@ def reframings(side: int = GRID) -> np.ndarray:
     """(k, side², side²) maps, the identity first: ``grid @ maps[i].T`` re-frames a row of
     flattened grids."""
     maps = [np.eye(side * side)]
-    for zoom in ZOOMS:
-        for top in PLACES:
-            for left in PLACES:
-                rows = _axis(zoom, top * (1 - 1 / zoom), side)
-                cols = _axis(zoom, left * (1 - 1 / zoom), side)
-                maps.append(np.kron(rows, cols))
+    for zoom, top, left in _FRAMINGS:
+        rows = _axis(zoom, top * (1 - 1 / zoom), side)
+        cols = _axis(zoom, left * (1 - 1 / zoom), side)
+        maps.append(np.kron(rows, cols))
     out = np.stack(maps).astype(np.float32)
     out.setflags(write=False)
     return out
@@ -43,10 +43,9 @@ def framing_region(which: int) -> tuple[float, float, float, float] | None:
     right, bottom) fractions; None for the identity (the whole frame)."""
     if which == 0:
         return None
-    zoom, rest = divmod(which - 1, len(PLACES) ** 2)
-    top, left = divmod(rest, len(PLACES))
-    side = 1 / ZOOMS[zoom]
-    x, y = PLACES[left] * (1 - side), PLACES[top] * (1 - side)
+    zoom, top, left = _FRAMINGS[which - 1]
+    side = 1 / zoom
+    x, y = left * (1 - side), top * (1 - side)
     return (round(x, 3), round(y, 3), round(x + side, 3), round(y + side, 3))
 
 
