@@ -47,17 +47,22 @@ def test_edited_copies_are_found_at_the_right_place(scanned, footage: Footage) -
                 and _near(m, (2.0, 10.0), (5.0, 13.0))]
     assert mirrored, found
     assert mirrored[0].transform.mirrored
+    shown = mirrored[0].transform.reference_region  # a tenth cut from every side
+    assert shown is not None, mirrored[0].transform
+    assert shown == pytest.approx((0.1, 0.1, 0.9, 0.9), abs=0.06)
     fast = [m for m in query.matches if m.reference == str(footage.ref.resolve())
             and _near(m, (12.0, 16.0), (14.0, 22.0))]
     assert fast, found
     assert fast[0].transform.speed == pytest.approx(2.0, rel=0.08)
     assert not fast[0].transform.mirrored
+    assert fast[0].transform.reference_region is None
     boxed = [m for m in query.matches if m.reference == str(footage.other.resolve())
              and _near(m, (16.0, 22.0), (2.0, 8.0))]
     assert boxed, found
     region = boxed[0].transform.region
     assert region is not None and region[1] == pytest.approx(0.125, abs=0.03)
     assert region[3] == pytest.approx(0.875, abs=0.03)
+    assert boxed[0].transform.reference_region is None  # bars, no crop
 
 
 def test_nothing_else_is_reported(scanned, footage: Footage) -> None:

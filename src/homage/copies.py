@@ -15,6 +15,7 @@ import numpy as np
 
 from homage.cpus import describing_threads
 from homage.match.homage_model import RESTYLE
+from homage.match.reframe import CROPS, best_crop
 from homage.match.restyle import RestyleModel, aligned_aspects, restyle_features
 from homage.match.vector_index import Neighbours, NeighbourSearch
 from homage.match.video_align import (
@@ -319,7 +320,10 @@ def _check_layout(segment: VideoSegmentMatch, query: QueryFrames,
     Where PDQ recognises the picture (distance under ``SAME_PICTURE`` either way round) it
     says which way round the copy is; where it recognises nothing (a heavy crop, a strong
     recolouring, a picture in a picture) ``_mirrored_share`` decides.  ``layout`` is the
-    fraction of inliers PDQ recognises: an exact-picture check the score can lean on.
+    fraction of inliers PDQ recognises: an exact-picture check the score can lean on; the
+    coarse layouts, read in the crop of the reference they agree with best
+    (``match.reframe.best_crop``), give ``crop`` and ``framed_layout``: the check that a
+    crop, which defeats PDQ, passes.
     """
     rows = segment.query_rows
     ref_rows = _reference_rows(segment, reference)
@@ -330,7 +334,13 @@ def _check_layout(segment: VideoSegmentMatch, query: QueryFrames,
         mirrored = float(np.mean(flipped[known] < straight[known]))
     else:
         mirrored = _mirrored_share(query, reference, rows, ref_rows)
-    return dataclasses.replace(segment, mirrored=mirrored, layout=float(np.mean(known)))
+    crop, framed_layout = 0, 0.0
+    if query.print.looks is not None and reference.looks is not None:
+        looks = query.print.looks[rows]
+        crop, framed_layout = best_crop(mirror_looks(looks) if mirrored > 0.5 else looks,
+                                        reference.looks[ref_rows])
+    return dataclasses.replace(segment, mirrored=mirrored, layout=float(np.mean(known)),
+                               crop=crop, framed_layout=framed_layout)
 
 
 #: A pair's coarse layouts recognise each other (``layout_agreement``) from this value on,
@@ -373,6 +383,7 @@ def segment_match(segment: VideoSegmentMatch, reference: str, frames: VisualPrin
         box = np.median(frames.boxes[inside], axis=0)
         if not np.allclose(box, (0, 0, 1, 1), atol=0.02):
             region = tuple(round(float(v), 3) for v in box)
+    crop = CROPS[segment.crop].region() if segment.crop and segment.region is None else None
     return Match(
         kind="visual_copy" if aspects is None else "visual_homage",
         reference=reference,
@@ -383,5 +394,5 @@ def segment_match(segment: VideoSegmentMatch, reference: str, frames: VisualPrin
         score=segment.score,
         transform=Transform(speed=segment.speed, tempo=segment.speed,
                             mirrored=segment.mirrored > 0.5, region=region,
-                            aspects=aspects),
+                            aspects=aspects, reference_region=crop),
     )

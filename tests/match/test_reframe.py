@@ -1,5 +1,6 @@
-"""Re-framings of the coarse layouts: a closer, off-centre framing of a picture is recognised
-as that picture's layout, and a picture compared with itself is left as it is."""
+"""Re-framings of the coarse layouts: a closer, off-centre framing of a picture, or a crop of
+it, is recognised as that picture's layout, and a picture compared with itself is left as it
+is."""
 
 from __future__ import annotations
 
@@ -7,7 +8,11 @@ import numpy as np
 import pytest
 
 from homage.match.reframe import (
+    CROP_ZOOMS,
+    CROPS,
+    WHOLE,
     ZOOMS,
+    best_crop,
     best_reframing,
     framing_region,
     reframed,
@@ -27,14 +32,16 @@ def _scene(side: int = 224) -> np.ndarray:
     return (picture * 255).astype(np.uint8)
 
 
-def _closer(picture: np.ndarray, zoom: float, top: float, left: float) -> np.ndarray:
-    """The picture framed ``zoom`` times closer, cropped at (top, left) shares of the room
-    left, scaled back to its size (nearest pixel: enough at these grids)."""
+def _closer(picture: np.ndarray, zoom: float, top: float, left: float, *,
+            zoom_y: float | None = None) -> np.ndarray:
+    """The picture framed ``zoom`` times closer (``zoom_y`` times vertically where given: a
+    crop), cut at (top, left) shares of the room left, scaled back to its size (nearest pixel:
+    enough at these grids)."""
     side = picture.shape[0]
-    crop = round(side / zoom)
-    y0, x0 = round(top * (side - crop)), round(left * (side - crop))
-    rows = y0 + (np.arange(side) * crop // side)
-    cols = x0 + (np.arange(side) * crop // side)
+    width, height = round(side / zoom), round(side / (zoom_y or zoom))
+    y0, x0 = round(top * (side - height)), round(left * (side - width))
+    rows = y0 + (np.arange(side) * height // side)
+    cols = x0 + (np.arange(side) * width // side)
     return picture[rows][:, cols]
 
 
@@ -96,3 +103,37 @@ def test_a_drawing_that_keeps_only_the_edges_is_reframed_too() -> None:
     mass, edges = _grids(_closer(picture, 1.4, top=1.0, left=0.0))
     which = int(best_reframing(-mass, edges, *ref)[0])
     assert which == int(best_reframing(mass, edges, *ref)[0]) != 0
+
+
+def test_crops_cut_each_axis_on_its_own_and_the_whole_frame_comes_first() -> None:
+    cuts = len(CROP_ZOOMS) - 1
+    assert CROPS[0] == WHOLE and WHOLE.region() == (0.0, 0.0, 1.0, 1.0)
+    assert len(CROPS) == 1 + 2 * cuts * 3 + cuts * cuts * 9  # one axis cut (3 places), both (9)
+    assert len(set(CROPS)) == len(CROPS)
+    sides = [crop.region()[2] - crop.region()[0] for crop in CROPS if crop.zoom_y == 1.0]
+    assert min(sides) == pytest.approx(1 / max(CROP_ZOOMS), abs=1e-3)
+
+
+def test_a_crop_of_two_sides_is_found_where_it_was_cut() -> None:
+    """A third of the width cut away at the left, a tenth of the height at the top: the
+    crop found shows the same part of the picture, and the layouts agree in it as they do
+    not as framed."""
+    picture = _scene()
+    reference = frame_looks(np.stack([picture, picture[::-1]]))
+    query = frame_looks(np.stack([_closer(p, 1.5, top=1.0, left=1.0, zoom_y=1.1)
+                                  for p in (picture, picture[::-1])]))
+    which, agreement = best_crop(query, reference)
+    left, top, right, bottom = CROPS[which].region()
+    assert (right, bottom) == (1.0, 1.0)
+    assert left == pytest.approx(1 - 1 / 1.5, abs=0.05)
+    assert top == pytest.approx(1 - 1 / 1.1, abs=0.05)
+    as_framed = best_crop(query, reference, clearly_better=np.inf)
+    assert as_framed[0] == 0
+    assert agreement > 0.8 > as_framed[1] + 0.2
+
+
+def test_a_stretch_compared_with_itself_is_not_cropped() -> None:
+    looks = frame_looks(np.stack([_scene(), _scene()[:, ::-1]]))
+    which, agreement = best_crop(looks, looks)
+    assert which == 0
+    assert agreement == pytest.approx(1.0, abs=1e-4)

@@ -148,6 +148,10 @@ def test_a_homage_framed_closer_says_which_part_of_the_reference_it_shows(
     assert row["reference_region"] == "0.0000 0.3100 0.6900 1.0000"
     assert describe_transform(closer.transform, closer.kind) == \
         "re-staged (colour), framed closer: 0–69% × 31–100% of the reference"
+    cropped = dataclasses.replace(closer, kind="visual_copy",
+                                  transform=Transform(reference_region=(0.1, 0.0, 0.9, 1.0)))
+    assert describe_transform(cropped.transform, cropped.kind) == \
+        "cropped: 10–90% × 0–100% of the reference"
 
 
 def test_the_other_places_of_a_repeating_reference_go_in_json_and_csv(tmp_path: Path) -> None:

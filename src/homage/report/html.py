@@ -310,7 +310,7 @@ def _frame_pairs(qi: int, mi: int, m: Match, ev: MatchEvidence) -> str:
     if m.transform.region is not None:
         notes.append("yellow box: where the reference's picture sits in the query frame")
     if m.transform.reference_region is not None:
-        notes.append("yellow box: the part of the reference the query frames closer in")
+        notes.append("yellow box: the part of the reference the query frame shows")
     figures = "".join(_pair(qi, mi, k, pair, ev.reference_flipped)
                       for k, pair in enumerate(ev.frames))
     caption = (f'<p class="hint">Query left, reference right. {esc("; ".join(notes))}'

@@ -10,8 +10,9 @@ _NEUTRAL_SEMITONES = 0.25
 
 def describe_transform(t: Transform, kind: MatchKind = "audio_sample") -> str:
     """``"sped up ×1.06 (+1.0 semitones)"``, ``"pitched −3.0 semitones"``, ``"unchanged"``…;
-    for footage, ``"sped up ×2.00, mirrored, picture at 0–100% × 12–88%"``; for a homage,
-    ``"re-staged (composition, motion), mirrored"``."""
+    for footage, ``"sped up ×2.00, mirrored, picture at 0–100% × 12–88%"`` or ``"cropped:
+    10–90% × 0–100% of the reference"``; for a homage, ``"re-staged (composition, motion),
+    mirrored"``."""
     parts: list[str] = []
     if kind != "audio_sample":
         if abs(t.speed - 1.0) > _NEUTRAL_RATIO:
@@ -34,7 +35,8 @@ def describe_transform(t: Transform, kind: MatchKind = "audio_sample") -> str:
         parts.append(f"picture at {left}–{right}% × {top}–{bottom}%")
     if t.reference_region is not None:
         left, top, right, bottom = (round(100 * v) for v in t.reference_region)
-        parts.append(f"framed closer: {left}–{right}% × {top}–{bottom}% of the reference")
+        framed = "framed closer" if kind == "visual_homage" else "cropped"
+        parts.append(f"{framed}: {left}–{right}% × {top}–{bottom}% of the reference")
     return ", ".join(parts) if parts else "unchanged"
 
 
