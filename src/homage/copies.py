@@ -339,6 +339,8 @@ def _check_layout(segment: VideoSegmentMatch, query: QueryFrames,
         looks = query.print.looks[rows]
         crop, framed_layout = best_crop(mirror_looks(looks) if mirrored > 0.5 else looks,
                                         reference.looks[ref_rows])
+        if framed_layout < _LAYOUT_RECOGNISED:
+            crop = 0  # evidence for the score, but the layouts recognise no crop to report
     return dataclasses.replace(segment, mirrored=mirrored, layout=float(np.mean(known)),
                                crop=crop, framed_layout=framed_layout)
 
