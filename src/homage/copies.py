@@ -320,10 +320,10 @@ def _check_layout(segment: VideoSegmentMatch, query: QueryFrames,
     Where PDQ recognises the picture (distance under ``SAME_PICTURE`` either way round) it
     says which way round the copy is; where it recognises nothing (a heavy crop, a strong
     recolouring, a picture in a picture) ``_mirrored_share`` decides.  ``layout`` is the
-    fraction of inliers PDQ recognises: an exact-picture check the score can lean on; the
+    fraction of inliers PDQ recognises: an exact-picture check the score can lean on.  The
     coarse layouts, read in the crop of the reference they agree with best
-    (``match.reframe.best_crop``), give ``crop`` and ``framed_layout``: the check that a
-    crop, which defeats PDQ, passes.
+    (``match.reframe.best_crop``), give ``crop`` where they recognise each other in it: which
+    part of the reference a cropped copy shows (a crop defeats PDQ).
     """
     rows = segment.query_rows
     ref_rows = _reference_rows(segment, reference)
@@ -334,15 +334,15 @@ def _check_layout(segment: VideoSegmentMatch, query: QueryFrames,
         mirrored = float(np.mean(flipped[known] < straight[known]))
     else:
         mirrored = _mirrored_share(query, reference, rows, ref_rows)
-    crop, framed_layout = 0, 0.0
+    crop = 0
     if query.print.looks is not None and reference.looks is not None:
         looks = query.print.looks[rows]
-        crop, framed_layout = best_crop(mirror_looks(looks) if mirrored > 0.5 else looks,
-                                        reference.looks[ref_rows])
-        if framed_layout < _LAYOUT_RECOGNISED:
-            crop = 0  # evidence for the score, but the layouts recognise no crop to report
+        crop, agreement = best_crop(mirror_looks(looks) if mirrored > 0.5 else looks,
+                                    reference.looks[ref_rows])
+        if agreement < _LAYOUT_RECOGNISED:
+            crop = 0  # the best of 169 framings, but the layouts recognise no picture in it
     return dataclasses.replace(segment, mirrored=mirrored, layout=float(np.mean(known)),
-                               crop=crop, framed_layout=framed_layout)
+                               crop=crop)
 
 
 #: A pair's coarse layouts recognise each other (``layout_agreement``) from this value on,

@@ -15,14 +15,13 @@ from homage.match.video_score import (
 
 
 def _segment(frames: int, speed: float) -> VideoSegmentMatch:
-    """``frames`` inliers over 5 s of query, all alike, their coarse layouts agreeing as well
-    as a look-alike shot's can (0.6), nothing else to tell them apart."""
+    """``frames`` inliers over 5 s of query, all alike, nothing else to tell them apart."""
     return VideoSegmentMatch(
         work=1, query_start=0.0, query_end=5.0, reference_start=10.0,
         reference_end=10.0 + 5.0 * speed, speed=speed, mirrored=0.0, frames=frames,
         similarity=0.83, coverage=1.0, query_rows=np.arange(frames),
         reference_times=np.zeros(frames, np.float32),
-        pair_similarities=np.full(frames, 0.83, np.float32), framed_layout=0.6)
+        pair_similarities=np.full(frames, 0.83, np.float32))
 
 
 @pytest.mark.parametrize(("speed", "counted"), [(0.5, 5.0), (1.0, 10.0), (2.0, 10.0)])

@@ -174,8 +174,7 @@ def calibrate(cache_dir: Path, *, quick: bool, seeds: Sequence[int], descriptor:
                    for s, query in segments]
     weights = fit_logistic(np.array(features, dtype=np.float64),
                            np.array(labels, dtype=np.float64))
-    keys = ("bias", "similarity", "log_frames", "coverage", "layout", "distinctiveness",
-            "framed_layout")
+    keys = ("bias", "similarity", "log_frames", "coverage", "layout", "distinctiveness")
     return {"descriptor": descriptor, "seeds": list(seeds), "examples": len(labels),
             "right": int(sum(labels)),
             "weights": {k: round(float(w), 3) for k, w in zip(keys, weights, strict=True)}}

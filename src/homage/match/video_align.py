@@ -61,9 +61,9 @@ class VideoSegmentMatch:
     themselves, for the checks that follow alignment; ``layout`` is what the layout check
     found (see ``homage.copies``), ``distinctiveness`` what :func:`distinctiveness` found,
     ``region`` the picture-in-picture inset of the query the stretch was found in, if any;
-    ``crop`` the part of the reference's picture the query shows (an index into
-    ``match.reframe.CROPS``, 0: all of it) and ``framed_layout`` how well the coarse layouts of
-    the pairs agree read that way (see ``homage.copies``).
+    ``crop`` the part of the reference's picture the query shows, where a crop is recognised
+    (an index into ``match.reframe.CROPS``; 0: all of it or none recognised, see
+    ``homage.copies``).
     """
 
     work: int
@@ -83,7 +83,6 @@ class VideoSegmentMatch:
     distinctiveness: float = 0.0
     score: float = 0.0
     region: tuple[float, float, float, float] | None = None
-    framed_layout: float = 0.0
     crop: int = 0
 
 

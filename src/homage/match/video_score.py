@@ -3,10 +3,8 @@
 A segment's evidence is how alike its frame pairs are (``similarity``), how many reference
 pictures they show (``frames``, see :func:`independent_frames`), how steadily the line holds
 across the range (``coverage``), how many pairs are the very same picture by a layout hash
-(``layout``), how far the pairs stand out from the best look-alikes elsewhere in the library
-(``distinctiveness``) and how well their coarse layouts agree, read in the crop of the
-reference that fits them best (``framed_layout``: a crop of a quarter of the frame defeats
-the layout hash, not this).  A logistic model maps them to [0, 1] so that one threshold means the
+(``layout``) and how far the pairs stand out from the best look-alikes elsewhere in the library
+(``distinctiveness``).  A logistic model maps them to [0, 1] so that one threshold means the
 same for every descriptor; its weights are fitted by ``homage bench video --calibrate`` on a
 corpus built with a *different seed* from the benchmark's (see docs/benchmarks.md), never on
 the benchmark's own queries.
@@ -31,7 +29,7 @@ logger = logging.getLogger(__name__)
 class Calibration:
     """Alignment settings and the logistic model over :func:`segment_features` for one
     descriptor (weights in that order: similarity, log frames, coverage, layout,
-    distinctiveness, framed layout)."""
+    distinctiveness)."""
 
     align: VideoAlignSettings
     model: Logistic
@@ -42,14 +40,17 @@ CALIBRATIONS: dict[str, Calibration] = {
         # speed_prior tuned on the quick corpora of seeds 1-3 (0.15-0.35 tried), 2026-11-24
         align=VideoAlignSettings(min_similarity=0.6, speed_prior=0.25),
         model=Logistic(
-            bias=-18.07, weights=(4.863, 2.257, 5.925, 8.153, 13.425, 6.049),
-            fitted_on="quick corpora of seeds 1-3 (177 segments, 69 right), 2026-11-25"),
+            bias=-19.688, weights=(9.335, 1.996, 7.416, 4.105, 1.494),
+            fitted_on="quick corpora of seeds 1-3 (170 segments, 67 right), 2026-11-24"),
+        # log_frames counts independent_frames since 2026-11-24, weights kept: on the same
+        # corpora, a weight for log(min(1, speed)) fitted alone (the others held) is 2.1,
+        # about log_frames' 2.0, which is what counting frames * speed gives it
     ),
     "pdq": Calibration(
         align=VideoAlignSettings(min_similarity=0.3),
         # few wrong segments to learn from; the ablation is compared on ranking, segment AP
         model=Logistic(
-            bias=2.815, weights=(2.139, 0.077, -2.842, 0.0, 0.0, 0.0),
+            bias=2.815, weights=(2.139, 0.077, -2.842, 0.0, 0.0),
             fitted_on="quick corpus of seed 1 (19 segments, 16 right), 2026-11-24"),
     ),
 }
@@ -64,10 +65,10 @@ def calibration_for(descriptor: str) -> Calibration:
 
 
 def segment_features(segment: VideoSegmentMatch) -> tuple[float, ...]:
-    """The model's inputs: (similarity, log frames, coverage, layout, distinctiveness, framed
-    layout), the frames counted as :func:`independent_frames`."""
+    """The model's inputs: (similarity, log frames, coverage, layout, distinctiveness), the
+    frames counted as :func:`independent_frames`."""
     return (segment.similarity, math.log(max(independent_frames(segment), 1.0)),
-            segment.coverage, segment.layout, segment.distinctiveness, segment.framed_layout)
+            segment.coverage, segment.layout, segment.distinctiveness)
 
 
 def independent_frames(segment: VideoSegmentMatch) -> float:
