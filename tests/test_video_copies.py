@@ -8,9 +8,12 @@ import numpy as np
 import pytest
 
 from homage.config import Settings
+from homage.copies import describe_video
 from homage.library import Library
+from homage.media.video import resize_rgb, video_frames
 from homage.pipeline import compare_files, index_paths, scan_paths
 from homage.types import Match
+from homage.visual import descriptor_for
 from synth_video import FPS, SIZE, Footage, excerpt, read_all, shot_frame, shots, write_video
 
 
@@ -123,3 +126,38 @@ def test_a_film_shown_small_inside_other_footage_is_found_in_its_inset(
     assert _near(match, (2.0, 8.0), (6.0, 12.0))
     assert match.transform.region == pytest.approx(
         (left / w, top / h, right / w, bottom / h), abs=0.03)
+
+
+def test_an_inset_is_described_without_the_border_around_it(footage: Footage,
+                                                            tmp_path: Path) -> None:
+    """The box an inset is found in lies on the edges around its picture (here a white frame
+    drawn round it): described inside them, the inset is closer to the film it shows."""
+    film = excerpt(read_all(footage.ref), 6.0, 12.0)
+    top, left, bottom, right, border = 80, 150, 170, 310, 4
+    frames = []
+    for i, picture in enumerate(film):
+        frame = shot_frame(18, i / FPS)
+        frame[top - border:bottom + border, left - border:right + border] = 255
+        frame[top:bottom, left:right] = picture[::2, ::2]
+        frames.append(frame)
+    video = write_video(tmp_path / "reaction.mp4", [*shots([19], 2.0), *frames])
+    visual = Settings().visual
+    descriptor = descriptor_for(visual.descriptor)
+    query = describe_video(video, visual, query=True)
+    rows = np.nonzero(~np.isnan(query.inset_boxes[:, 0, 0]) & (query.print.times > 2.1))[0]
+    assert len(rows) >= 8
+    shown = [film[min(len(film) - 1, round((query.print.times[r] - 2.0) * FPS))] for r in rows]
+    truth = descriptor.describe(np.stack([resize_rgb(p, descriptor.input_size) for p in shown]))
+    decoded = {round(float(t), 3): f for batch in video_frames(
+        video, fps=visual.fps, size=descriptor.input_size) for t, f in zip(
+        batch.times, batch.frames, strict=True)}
+    h, w = descriptor.input_size
+    boxed = []
+    for r in rows:
+        x0, y0, x1, y1 = query.inset_boxes[r, 0]
+        frame = decoded[round(float(query.print.times[r]), 3)]
+        boxed.append(resize_rgb(frame[round(y0 * h):round(y1 * h), round(x0 * w):round(x1 * w)],
+                                descriptor.input_size))
+    as_boxed = np.einsum("ij,ij->i", descriptor.describe(np.stack(boxed)), truth)
+    described = np.einsum("ij,ij->i", query.insets[rows, 0], truth)
+    assert np.median(described) > np.median(as_boxed) + 0.02

@@ -133,6 +133,12 @@ def describe_video(
                        **seen_insets)
 
 
+#: Share of an inset's width and height left out on each side when it is described: its box
+#: lies on the edges around the picture (a border line, the step to the footage around it),
+#: which are no part of the copied picture.
+_INSET_MARGIN = 0.03
+
+
 def _describe_insets(frames: np.ndarray, shots: np.ndarray, finder: InsetFinder,
                      descriptor: FrameDescriptor, threads: int
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -145,7 +151,9 @@ def _describe_insets(frames: np.ndarray, shots: np.ndarray, finder: InsetFinder,
     crops, places = [], []
     for row, slot in zip(*np.nonzero(~np.isnan(boxes[:, :, 0])), strict=True):
         left, top, right, bottom = boxes[row, slot]
-        crop = frames[row, round(top * h):round(bottom * h), round(left * w):round(right * w)]
+        inward_x, inward_y = _INSET_MARGIN * (right - left), _INSET_MARGIN * (bottom - top)
+        crop = frames[row, round((top + inward_y) * h):round((bottom - inward_y) * h),
+                      round((left + inward_x) * w):round((right - inward_x) * w)]
         if frame_luma(crop).std() < BLANK_LUMA_SPREAD:
             boxes[row, slot] = np.nan
             continue
