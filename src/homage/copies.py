@@ -348,7 +348,7 @@ def _check_layout(segment: VideoSegmentMatch, query: QueryFrames,
         crop, agreement = best_crop(mirror_looks(looks) if mirrored > 0.5 else looks,
                                     reference.looks[ref_rows])
         if agreement < _LAYOUT_RECOGNISED:
-            crop = 0  # the best of 169 framings, but the layouts recognise no picture in it
+            crop = 0  # the best of the crops tried, but the layouts recognise no picture in it
     return dataclasses.replace(segment, mirrored=mirrored, layout=float(np.mean(known)),
                                crop=crop)
 
