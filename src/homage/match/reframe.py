@@ -111,9 +111,9 @@ def best_reframing(query_mass: np.ndarray, query_edges: np.ndarray, ref_mass: np
 
 
 def best_crop(query_looks: np.ndarray, reference_looks: np.ndarray, *,
-              clearly_better: float = 0.05) -> tuple[int, float]:
+              clearly_better: float = 0.05) -> tuple[int, np.ndarray]:
     """The crop (an index into ``CROPS``) that a stretch's pairs of looks agree with best, and
-    the pairs' mean layout agreement in it (``layout_agreement``: mass and edges).
+    each pair's layout agreement in it, (n,) (``layout_agreement``: mass and edges).
 
     One crop for the whole stretch, not one per pair: a copy is cropped the same way from
     its first frame to its last, and a look-alike shot rarely fits one framing on every pair.
@@ -126,7 +126,7 @@ def best_crop(query_looks: np.ndarray, reference_looks: np.ndarray, *,
     best = int(np.argmax(mean))
     if mean[best] <= mean[0] + clearly_better:
         best = 0
-    return best, float(mean[best])
+    return best, agreement[:, best]
 
 
 def framed_correlations(query: np.ndarray, ref: np.ndarray, maps: np.ndarray) -> np.ndarray:
