@@ -161,3 +161,24 @@ def test_an_inset_is_described_without_the_border_around_it(footage: Footage,
     as_boxed = np.einsum("ij,ij->i", descriptor.describe(np.stack(boxed)), truth)
     described = np.einsum("ij,ij->i", query.insets[rows, 0], truth)
     assert np.median(described) > np.median(as_boxed) + 0.02
+
+
+def test_a_copy_cut_by_a_third_on_one_side_is_reported_with_the_part_it_shows(
+        footage: Footage, tmp_path: Path) -> None:
+    """PDQ recognises none of its frames (every cell of the grid moves); the layouts read in
+    the crop do, and say which part of the reference it shows."""
+    w = SIZE[1]
+    keep = round(w * 0.7)
+
+    def cut_left(picture: np.ndarray) -> np.ndarray:
+        return picture[:, w - keep:][:, np.linspace(0, keep - 1, w).astype(int)]
+
+    copied = [cut_left(p) for p in excerpt(read_all(footage.ref), 4.5, 10.5)]
+    video = write_video(tmp_path / "cropped.mp4", [*shots([19], 2.0), *copied])
+    result = compare_files(video, footage.ref, settings=Settings(kinds=("copy",)))
+    [match] = result.matches
+    assert _near(match, (2.0, 8.0), (4.5, 10.5))
+    assert match.transform.reference_region == pytest.approx((0.3, 0.0, 1.0, 1.0), abs=0.08)
+    # its pairs count as the same picture, as an uncropped copy's would (0.84 when they did
+    # not: the score then leaned on the descriptor alone)
+    assert match.score >= 0.9
