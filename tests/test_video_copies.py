@@ -108,24 +108,56 @@ def test_black_between_shots_is_no_evidence_of_a_copy(tmp_path: Path) -> None:
     assert result.matches == ()
 
 
-def test_a_film_shown_small_inside_other_footage_is_found_in_its_inset(
-        footage: Footage, tmp_path: Path) -> None:
-    # a reaction video: its own footage fills the frame, the film plays in a box inside it
+def _reaction_video(footage: Footage, path: Path, *, shrink: int = 2,
+                    at: tuple[int, int] = (80, 150)) -> tuple[Path, tuple[float, ...]]:
+    """A reaction video: its own footage fills the frame, the reference's 6-12 s play from
+    2 s on in a box ``shrink`` times smaller, its top left corner ``at`` (row, column); and
+    where the box is, as (left, top, right, bottom) fractions of the frame."""
     film = excerpt(read_all(footage.ref), 6.0, 12.0)
     h, w = SIZE
-    top, left, bottom, right = 80, 150, 80 + h // 2, 150 + w // 2  # a quarter of the frame
+    top, left = at
+    bottom, right = top + -(-h // shrink), left + -(-w // shrink)
     frames = []
     for i, picture in enumerate(film):
         frame = shot_frame(18, i / FPS)
-        frame[top:bottom, left:right] = picture[::2, ::2]
+        frame[top:bottom, left:right] = picture[::shrink, ::shrink]
         frames.append(frame)
-    video = write_video(tmp_path / "reaction.mp4", [*shots([19], 2.0), *frames])
+    video = write_video(path, [*shots([19], 2.0), *frames])
+    return video, (left / w, top / h, right / w, bottom / h)
+
+
+def test_a_film_shown_small_inside_other_footage_is_found_in_its_inset(
+        footage: Footage, tmp_path: Path) -> None:
+    video, box = _reaction_video(footage, tmp_path / "reaction.mp4")
     result = compare_files(video, footage.ref, settings=Settings(kinds=("copy",)))
     assert [(round(m.query_start), round(m.query_end)) for m in result.matches] == [(2, 8)]
     [match] = result.matches
     assert _near(match, (2.0, 8.0), (6.0, 12.0))
-    assert match.transform.region == pytest.approx(
-        (left / w, top / h, right / w, bottom / h), abs=0.03)
+    assert match.transform.region == pytest.approx(box, abs=0.03)
+
+
+def test_a_film_shown_at_a_third_of_the_frame_is_recognised_by_its_layout(
+        footage: Footage, tmp_path: Path) -> None:
+    """Too small for PDQ to recognise most of its pictures, and for the whole frame's layout
+    to say which way round it is: the inset's own layout says both (before it did, this copy
+    was reported mirrored, at 0.79)."""
+    video, box = _reaction_video(footage, tmp_path / "reaction.mp4", shrink=3, at=(100, 180))
+    result = compare_files(video, footage.ref, settings=Settings(kinds=("copy",)))
+    [match] = result.matches
+    assert _near(match, (2.0, 8.0), (6.0, 12.0))
+    assert match.transform.region == pytest.approx(box, abs=0.03)
+    assert not match.transform.mirrored
+    assert match.score >= 0.85
+
+
+def test_a_film_shown_small_is_a_copy_not_a_homage(footage: Footage, tmp_path: Path) -> None:
+    """Asked for homages too, a stretch found in an inset is not judged for re-rendering:
+    shown small and scaled back up, the film's pictures lost the fine detail the label reads
+    (whole, the frames are the reaction video's own footage)."""
+    video, _ = _reaction_video(footage, tmp_path / "reaction.mp4")
+    result = compare_files(video, footage.ref, settings=Settings(kinds=("copy", "homage")))
+    found = [m for m in result.matches if _near(m, (2.0, 8.0), (6.0, 12.0))]
+    assert [m.kind for m in found] == ["visual_copy"]
 
 
 def test_an_inset_is_described_without_the_border_around_it(footage: Footage,

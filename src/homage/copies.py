@@ -55,9 +55,9 @@ class QueryFrames:
 
     ``inset_boxes`` (n, k, 4) is where each frame may hold a picture in the picture, its k
     likeliest, as (left, top, right, bottom) fractions of the frame (NaN where it holds fewer);
-    ``insets`` (n, k, dim) and ``inset_pdq`` (n, k, 32) describe those insets alone (zeros
-    where none): footage shown small inside other footage is found by its inset
-    (``homage.media.insets``).
+    ``insets`` (n, k, dim), ``inset_pdq`` (n, k, 32) and ``inset_looks`` (n, k, LOOK_DIM)
+    describe those insets alone (zeros where none): footage shown small inside other footage
+    is found by its inset (``homage.media.insets``).
     """
 
     print: VisualPrint
@@ -66,6 +66,7 @@ class QueryFrames:
     insets: np.ndarray | None = None
     inset_pdq: np.ndarray | None = None
     inset_boxes: np.ndarray | None = None
+    inset_looks: np.ndarray | None = None
 
 
 def describe_video(
@@ -80,7 +81,7 @@ def describe_video(
     parts: dict[str, list[np.ndarray]] = {
         k: [] for k in ("times", "boxes", "vectors", "pdq", "mirrored", "mirrored_pdq",
                         "looks", "labels", "label_scores", "insets", "inset_pdq",
-                        "inset_boxes")}
+                        "inset_boxes", "inset_looks")}
     done = 0.0
     previous = None
     inference, decoding = describing_threads(mirrored=query)
@@ -105,11 +106,10 @@ def describe_video(
             parts["mirrored_pdq"].append(pdq_bits(flipped))
         if insets is not None:
             shots = np.searchsorted(np.asarray(cuts.cuts), batch.times, side="right")
-            boxes, vectors, hashes = _describe_insets(batch.frames, shots, insets, descriptor,
-                                                      inference)
-            parts["inset_boxes"].append(boxes)
-            parts["insets"].append(vectors)
-            parts["inset_pdq"].append(hashes)
+            described = _describe_insets(batch.frames, shots, insets, descriptor, inference)
+            for name, values in zip(("inset_boxes", "insets", "inset_pdq", "inset_looks"),
+                                    described, strict=True):
+                parts[name].append(values)
         if advance is not None:
             advance(float(batch.times[-1]) - done)
             done = float(batch.times[-1])
@@ -117,7 +117,7 @@ def describe_video(
              "mirrored": (0, descriptor.dim), "mirrored_pdq": (0, 32), "looks": (0, LOOK_DIM),
              "labels": (0, LABELS_KEPT), "label_scores": (0, LABELS_KEPT),
              "insets": (0, PER_FRAME, descriptor.dim), "inset_pdq": (0, PER_FRAME, 32),
-             "inset_boxes": (0, PER_FRAME, 4)}
+             "inset_boxes": (0, PER_FRAME, 4), "inset_looks": (0, PER_FRAME, LOOK_DIM)}
     joined = {k: np.concatenate(v) if v else np.zeros(empty[k], np.float32)
               for k, v in parts.items()}
     classified = len(parts["labels"]) > 0 or len(joined["times"]) == 0
@@ -128,7 +128,7 @@ def describe_video(
                          label_scores=joined["label_scores"] if classified else None)
     seen_insets = {} if insets is None else {
         "insets": joined["insets"], "inset_pdq": joined["inset_pdq"].astype(np.uint8),
-        "inset_boxes": joined["inset_boxes"]}
+        "inset_boxes": joined["inset_boxes"], "inset_looks": joined["inset_looks"]}
     return QueryFrames(frames, joined["mirrored"], joined["mirrored_pdq"].astype(np.uint8),
                        **seen_insets)
 
@@ -141,11 +141,11 @@ _INSET_MARGIN = 0.03
 
 def _describe_insets(frames: np.ndarray, shots: np.ndarray, finder: InsetFinder,
                      descriptor: FrameDescriptor, threads: int
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The inset boxes of a batch of frames, and the descriptors and PDQ hashes of the insets,
-    each cut out and scaled to the descriptor's input size: (n, k, 4) with NaN where none,
-    (n, k, dim) and (n, k, 32) with zeros there.  An inset that shows nothing (a black box)
-    is no inset: like a blank frame, it would look like every other."""
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The inset boxes of a batch of frames, and the descriptors, PDQ hashes and looks of the
+    insets, each cut out and scaled to the descriptor's input size: (n, k, 4) with NaN where
+    none, (n, k, dim), (n, k, 32) and (n, k, LOOK_DIM) with zeros there.  An inset that shows
+    nothing (a black box) is no inset: like a blank frame, it would look like every other."""
     boxes = finder.boxes(frames, shots)
     h, w = frames.shape[1:3]
     crops, places = [], []
@@ -161,12 +161,14 @@ def _describe_insets(frames: np.ndarray, shots: np.ndarray, finder: InsetFinder,
         places.append((row, slot))
     vectors = np.zeros((*boxes.shape[:2], descriptor.dim), dtype=np.float32)
     hashes = np.zeros((*boxes.shape[:2], 32), dtype=np.uint8)
+    looks = np.zeros((*boxes.shape[:2], LOOK_DIM), dtype=np.float32)
     if crops:
         pictures = np.stack(crops)
         rows, slots = np.array(places).T
         vectors[rows, slots] = descriptor.describe(pictures, threads=threads)
         hashes[rows, slots] = pdq_bits(pictures)
-    return boxes, vectors, hashes
+        looks[rows, slots] = frame_looks(pictures)
+    return boxes, vectors, hashes, looks
 
 
 def copy_matches(
@@ -180,14 +182,17 @@ def copy_matches(
     Most are ``visual_copy``; a stretch that ``restyle`` judges re-rendered in another look
     (cel shading, paint, a sketch) is a ``visual_homage`` that follows its model frame by
     frame, and is reported as one.  With ``restyle`` None (homages not asked for) every
-    stretch is a copy, as a copy detector sees it.
+    stretch is a copy, as a copy detector sees it.  So is a stretch found in an inset: shown
+    small and scaled back up, a picture has lost the fine detail and edges the label reads
+    how it was rendered from (all 10 found in insets on the video benchmark's corpus were
+    called re-renderings, 2 still when their looks were taken on the inset alone).
     """
     segments = copy_segments(query, index, durations, query_duration, prints_of=prints_of,
                              settings=settings)
     matches = []
     for segment in (s for s in segments if s.score >= threshold):
         pair = aligned_looks(segment, query, prints_of(segment.work)) \
-            if restyle is not None else None
+            if restyle is not None and segment.region is None else None
         aspects = None
         if pair is not None and restyle is not None:
             features = restyle_features(*pair)
@@ -295,10 +300,16 @@ def _with_insets(found: Neighbours, inset: Neighbours, rows: np.ndarray, slots: 
 
 def _place_inset(segment: VideoSegmentMatch, query: QueryFrames,
                  reference: VisualPrint) -> VideoSegmentMatch:
-    """``segment`` found in an inset: its ``region`` and its ``layout`` measured on the inset,
-    where most of its inlier frames resemble the reference more by an inset than whole (the
-    footage around an inset is someone else's, and only the inset can be the very picture).
-    Other segments are returned as they are."""
+    """``segment`` found in an inset: its ``region``, its orientation and its ``layout``
+    measured on the inset, where most of its inlier frames resemble the reference more by an
+    inset than whole (the footage around an inset is someone else's, and only the inset can
+    be the very picture).  Other segments are returned as they are.
+
+    An inset is small, and PDQ, made for whole pictures, recognises few insets (a third of
+    the frame's side, scaled up, is blurred and ringing); their coarse layouts still agree,
+    as a crop's do, so a pair whose layouts agree as the same picture's counts in ``layout``
+    too (true insets: 0.85-0.98 mostly; an inset against frames of other shots: at least
+    0.8 for 1 pair in 100)."""
     if query.insets is None or query.inset_boxes is None or query.inset_pdq is None:
         return segment
     rows = segment.query_rows
@@ -317,7 +328,16 @@ def _place_inset(segment: VideoSegmentMatch, query: QueryFrames,
     region = (picture[0] + inner[0] * width, picture[1] + inner[1] * height,
               picture[0] + inner[2] * width, picture[1] + inner[3] * height)
     same = hamming(query.inset_pdq[rows, slot], reference.pdq[ref_rows]) <= SAME_PICTURE
+    mirrored = segment.mirrored
+    if query.inset_looks is not None and reference.looks is not None:
+        looks, theirs = query.inset_looks[rows, slot], reference.looks[ref_rows]
+        turned = _turned_share(looks[better], theirs[better])
+        mirrored = mirrored if turned is None else turned
+        if mirrored > 0.5:
+            looks = mirror_looks(looks)
+        same |= layout_agreement(looks, theirs) >= _SAME_PICTURE_BY_LAYOUT
     return dataclasses.replace(segment, region=tuple(round(float(v), 3) for v in region),
+                               mirrored=mirrored,
                                layout=max(segment.layout, float(np.mean(same & better))))
 
 
@@ -348,7 +368,7 @@ def _check_layout(segment: VideoSegmentMatch, query: QueryFrames,
         crop, agreement = best_crop(mirror_looks(looks) if mirrored > 0.5 else looks,
                                     reference.looks[ref_rows])
         if crop and np.mean(agreement) >= _LAYOUT_RECOGNISED:
-            layout = max(layout, float(np.mean(agreement >= _SAME_CROPPED_PICTURE)))
+            layout = max(layout, float(np.mean(agreement >= _SAME_PICTURE_BY_LAYOUT)))
         else:
             crop = 0  # the whole frame, or a crop in which the layouts recognise nothing
     return dataclasses.replace(segment, mirrored=mirrored, layout=layout, crop=crop)
@@ -357,10 +377,11 @@ def _check_layout(segment: VideoSegmentMatch, query: QueryFrames,
 #: A pair's coarse layouts recognise each other (``layout_agreement``) from this value on,
 #: in one orientation or the other.
 _LAYOUT_RECOGNISED = 0.5
-#: In a stretch's recognised crop, a pair whose layouts agree this well is the very same
-#: picture, cropped: what PDQ says of an uncropped pair, and cannot say once every cell of
-#: its grid has moved (0.7 and 0.8 scored alike on the calibration corpora, 0.9 lower).
-_SAME_CROPPED_PICTURE = 0.8
+#: A pair whose layouts agree this well (in a stretch's recognised crop, or an inset against
+#: the whole reference) is the very same picture: what PDQ says of an uncropped full-size
+#: pair, and cannot say once every cell of its grid has moved or the picture is shown small
+#: (0.7 and 0.8 scored alike on the calibration corpora for crops, 0.9 lower).
+_SAME_PICTURE_BY_LAYOUT = 0.8
 
 
 def _mirrored_share(query: QueryFrames, reference: VisualPrint, rows: np.ndarray,
@@ -375,16 +396,24 @@ def _mirrored_share(query: QueryFrames, reference: VisualPrint, rows: np.ndarray
     a change of arithmetic (another CPU, another ONNX Runtime) can tip.
     """
     if query.print.looks is not None and reference.looks is not None:
-        looks, theirs = query.print.looks[rows], reference.looks[ref_rows]
-        as_is = layout_agreement(looks, theirs)
-        turned = layout_agreement(mirror_looks(looks), theirs)
-        recognised = np.maximum(as_is, turned) >= _LAYOUT_RECOGNISED
-        if np.count_nonzero(recognised) >= 2:
-            return float(np.mean(turned[recognised] > as_is[recognised]))
+        turned = _turned_share(query.print.looks[rows], reference.looks[ref_rows])
+        if turned is not None:
+            return turned
     vectors = reference.vectors[ref_rows]
     as_is = np.einsum("ij,ij->i", query.print.vectors[rows], vectors)
     turned = np.einsum("ij,ij->i", query.mirrored[rows], vectors)
     return float(np.mean(turned > as_is))
+
+
+def _turned_share(looks: np.ndarray, theirs: np.ndarray) -> float | None:
+    """The share of paired looks that agree better mirrored, among the pairs whose layouts
+    recognise each other one way round or the other; None where fewer than two do."""
+    as_is = layout_agreement(looks, theirs)
+    turned = layout_agreement(mirror_looks(looks), theirs)
+    recognised = np.maximum(as_is, turned) >= _LAYOUT_RECOGNISED
+    if np.count_nonzero(recognised) < 2:
+        return None
+    return float(np.mean(turned[recognised] > as_is[recognised]))
 
 
 def segment_match(segment: VideoSegmentMatch, reference: str, frames: VisualPrint,
