@@ -17,6 +17,7 @@ from homage.match.homage_match import (
     join_continuations,
     pair_features,
 )
+from homage.match.homage_model import RESTYLE
 from homage.match.restyle import FEATURES as RESTYLE_FEATURES
 from homage.match.restyle import restyle_features
 from homage.match.shot_windows import (
@@ -200,6 +201,20 @@ def test_across_a_cut_only_a_credible_window_continues_a_stretch() -> None:
                                                             shot=10.5),
         candidate(12.5, 14.5, 22.4, 24.4, 0.2, shot=10.5)])
     assert [(c.query_start, c.query_end) for c in onwards] == [(7.5, 14.5)]
+
+
+def test_a_greyscale_copy_is_judged_on_how_its_luma_is_drawn() -> None:
+    # all of its colour gone, it moved the colour statistics further than any re-rendering
+    # the label was fitted on; a greyscale picture redrawn (posterised) still moves the rest
+    frames = panning_shot(4, 3.0)
+    looks = frame_looks(frames)
+    grey = np.repeat((frames @ np.array([0.299, 0.587, 0.114]))[..., None], 3, axis=3)
+    copied = restyle_features(frame_looks(grey.astype(np.uint8)), looks)
+    redrawn = restyle_features(frame_looks((grey // 96 * 96).astype(np.uint8)), looks)
+    colour = [RESTYLE_FEATURES.index(f) for f in ("saturation", "entropy")]
+    assert (copied[colour] == 0).all() and (redrawn[colour] == 0).all()
+    assert RESTYLE.probability(copied[None])[0] < 0.1
+    assert RESTYLE.probability(redrawn[None])[0] > 0.9
 
 
 def test_a_candidate_continuing_a_reported_copy_is_that_copy() -> None:
