@@ -32,8 +32,10 @@ def pdq_bits(frames: np.ndarray) -> np.ndarray:
 
 
 def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise Hamming distances between packed hashes ``a`` and ``b`` (both (n, 32))."""
-    return _BYTE_BITS[np.bitwise_xor(a, b)].sum(axis=1)
+    """Hamming distances between packed hashes ``a`` and ``b``, (..., 32) each, broadcast
+    against each other: row by row for two (n, 32), every pair for (n, 1, 32) and
+    (1, m, 32)."""
+    return _BYTE_BITS[np.bitwise_xor(a, b)].sum(axis=-1)
 
 
 class PdqDescriptor(FrameDescriptor):
