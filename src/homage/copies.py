@@ -319,8 +319,8 @@ def _settle_in_still_footage(segment: VideoSegmentMatch, query: QueryFrames,
 
     In still footage (a fixed camera, a slow opening shot) every moment looks alike to a
     descriptor made to see through edits, and the alignment takes whichever its noise
-    favours: on the video benchmark, five copies of still footage were placed 5-15 s from
-    the truth, four of them at 0.9 or more (each a false match and a missed copy at once).
+    favours: on the video benchmark, four whole-frame copies of still footage were placed
+    4-15 s from the truth at 0.9 or more (each a false match and a missed copy at once).
     PDQ, a hash of the picture itself, still tells those moments apart (a copy of a slowly
     moving tree 18 s in: 19 bits from its true frames on average, 35-38 from the opening
     frames it was placed on), so the stretch's pairs are read again at every shift within
@@ -373,8 +373,8 @@ def _place_inset(segment: VideoSegmentMatch, query: QueryFrames,
     An inset is small, and PDQ, made for whole pictures, recognises few insets (a third of
     the frame's side, scaled up, is blurred and ringing); their coarse layouts still agree,
     as a crop's do, so a pair whose layouts agree as the same picture's counts in ``layout``
-    too (true insets: 0.85-0.98 mostly; an inset against frames of other shots: at least
-    0.8 for 1 pair in 100)."""
+    too (true insets: 0.85-0.98 mostly; an inset against random reference frames: 0.8 or
+    more for 0-2.5 % of pairs)."""
     if query.insets is None or query.inset_boxes is None or query.inset_pdq is None:
         return segment
     rows = segment.query_rows
