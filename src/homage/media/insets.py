@@ -122,10 +122,10 @@ def find_rectangles(rows: np.ndarray, cols: np.ndarray
     a static scene (a fixed camera, a logo box) draws rectangles of its own.
     """
     h, w = rows.shape
-    widened_rows, widened_cols = _widened(rows, axis=0), _widened(cols, axis=1)
-    ys = _lines(widened_rows, int(MIN_SIDE * w), rows)
-    xs = _lines(widened_cols.T, int(MIN_SIDE * h), cols.T)
-    rows, cols = widened_rows, widened_cols
+    raw_rows, raw_cols = rows, cols
+    rows, cols = _widened(rows, axis=0), _widened(cols, axis=1)
+    ys = _lines(rows, int(MIN_SIDE * w), raw_rows)
+    xs = _lines(cols.T, int(MIN_SIDE * h), raw_cols.T)
     if len(ys) < 2 or len(xs) < 2:
         return []
     top, bottom = (a.ravel() for a in np.meshgrid(ys, ys, indexing="ij"))
