@@ -55,5 +55,5 @@ def test_describing_splits_the_budget_between_model_and_decoder(
         query: tuple[int, int]) -> None:
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(8)))
     monkeypatch.setenv("OMP_NUM_THREADS", budget)
-    assert describing_threads(mirrored=False) == reference
-    assert describing_threads(mirrored=True) == query
+    assert describing_threads(query=False) == reference
+    assert describing_threads(query=True) == query

@@ -37,15 +37,17 @@ def inference_threads(*, most: int = 2) -> int:
     return min(most, cpu_budget())
 
 
-def describing_threads(*, mirrored: bool) -> tuple[int, int]:
+def describing_threads(*, query: bool) -> tuple[int, int]:
     """``(inference, decoder)`` threads for describing a video while a thread beside decodes it.
 
     A reference is looked at once per frame: decoding is the larger half of the work, and the
     model does best on one thread, leaving the decoder a core (a 720p film on 2 cores: 18.7 s
-    against 21.3 s with two threads each).  A query is looked at twice (as decoded and
-    mirrored): the model is the larger half and takes ``inference_threads()`` (28.1 s
-    against 32.1 s with one).  The decoder gets what inference leaves, at least one.
+    against 21.3 s with two threads each).  A query's frames are also looked at in their
+    insets (and flipped, for a descriptor that tells mirror images apart): the model is the
+    larger half and takes ``inference_threads()`` (six queries of the video benchmark on 2
+    cores: 27.4 s against 32.9 s with one).  The decoder gets what inference leaves, at least
+    one.
     """
     budget = cpu_budget()
-    inference = inference_threads() if mirrored else min(inference_threads(), max(1, budget - 1))
+    inference = inference_threads() if query else min(inference_threads(), max(1, budget - 1))
     return inference, max(1, budget - inference)

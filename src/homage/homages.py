@@ -97,7 +97,8 @@ def homage_candidates(
     for mirrored in (False, True):
         windows = describe_windows(frames, query_duration, settings, reference=False,
                                    mirrored=mirrored, mirrored_vectors=query.mirrored)
-        vectors = query.mirrored if mirrored and len(query.mirrored) else frames.vectors
+        vectors = query.mirrored if mirrored and query.mirrored is not None \
+            and len(query.mirrored) else frames.vectors
         looks = mirror_looks(frames.looks) if mirrored else frames.looks
         q, r = first_pass(windows, refs.windows, model.candidates)
 

@@ -38,7 +38,7 @@ def _copy_of(film: VisualPrint, first: int, count: int, *, flipped_bits: int) ->
     for row in bits:
         row[rng.choice(256, size=flipped_bits, replace=False)] ^= 1
     frames = _print(film.vectors[first:first + count], np.packbits(bits, axis=1))
-    return QueryFrames(frames, frames.vectors, frames.pdq)
+    return QueryFrames(frames, None, frames.pdq)
 
 
 def _placed_at(start: float, count: int) -> VideoSegmentMatch:

@@ -482,7 +482,9 @@ def _video_point(hours: float, seed: int) -> dict[str, object]:
     query = QueryFrames(
         VisualPrint(times=times[rows], vectors=copy, boxes=boxes[rows],
                     cuts=np.zeros(0, np.float32), pdq=pdq[rows]),
-        mirrored=copy[:, ::-1].copy(), mirrored_pdq=pdq[rows, ::-1].copy())
+        # as ``describe_video`` makes it: flipped vectors only where the descriptor sees it
+        mirrored=None if descriptor_for(settings.descriptor).mirror_invariant
+        else copy[:, ::-1].copy(), mirrored_pdq=pdq[rows, ::-1].copy())
     durations = dict.fromkeys(range(works), WORK_SECONDS)
 
     def prints_of(work: int) -> VisualPrint:

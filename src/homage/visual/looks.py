@@ -140,16 +140,26 @@ def frame_luma(frame: np.ndarray | None) -> np.ndarray:
     return rgb @ np.array([0.299, 0.587, 0.114], np.float32)
 
 
+#: Cells of at most this many pixels are summed as strided slices of the picture, one slice
+#: per pixel of a cell: 3-4 times faster than a mean over the reshaped cell axes (the half-
+#: resolution copy ``_texture`` reads was a third of the time of ``frame_looks``).
+_SLICED_CELL = 16
+
+
 def _pool(images: np.ndarray, side: int) -> np.ndarray:
-    """(n, h, w) → (n, side, side) cell means; cells take whole pixels, edges trimmed."""
-    n, h, w = images.shape
+    """(n, h, w, ...) → (n, side, side, ...) cell means; cells take whole pixels, edges
+    trimmed."""
+    n, h, w = images.shape[:3]
     ch, cw = max(1, h // side), max(1, w // side)
     if h < side or w < side:  # tiny frames: repeat pixels up to the grid
         images = np.repeat(np.repeat(images, -(-side // h), axis=1), -(-side // w), axis=2)
-        n, h, w = images.shape
+        n, h, w = images.shape[:3]
         ch, cw = h // side, w // side
     trimmed = images[:, : ch * side, : cw * side]
-    return trimmed.reshape(n, side, ch, side, cw).mean(axis=(2, 4))
+    if ch * cw <= _SLICED_CELL:
+        total = sum(trimmed[:, dy::ch, dx::cw] for dy in range(ch) for dx in range(cw))
+        return np.asarray(total) / (ch * cw)
+    return trimmed.reshape(n, side, ch, side, cw, *images.shape[3:]).mean(axis=(2, 4))
 
 
 def standardise(rows: np.ndarray) -> np.ndarray:
@@ -202,7 +212,7 @@ def _texture(rgb: np.ndarray, luma: np.ndarray, magnitude: np.ndarray) -> np.nda
     number.  Read at half resolution: as telling, at a quarter of the cost."""
     n = len(rgb)
     side = max(1, min(rgb.shape[1], rgb.shape[2]) // 2)
-    small = np.stack([_pool(rgb[..., c], side) for c in range(3)], axis=-1)
+    small = _pool(rgb, side)
     half = small @ np.array([0.299, 0.587, 0.114], np.float32)
     detail = np.abs(half - _smooth(half)).mean(axis=(1, 2))
     gy, gx = np.gradient(half, axis=(1, 2))

@@ -2,7 +2,7 @@
 
 Why more than one: the right number of inference threads depends on what runs beside the
 model.  Describing a film for the library, the decoder thread needs a core of its own, and
-one inference thread is fastest; describing a query (twice: as decoded and mirrored), the
+one inference thread is fastest; describing a query (its frames and their insets), the
 model is the bottleneck and wants two (see ``homage.cpus.describing_threads``).  A session's
 thread count is fixed when it is created, so each count gets its own, made on first use.
 All sessions of the process draw on one memory arena: each would otherwise grow its own to
