@@ -1,13 +1,16 @@
-"""A copy of still footage is placed where PDQ finds its very pictures, not where the
-descriptor's noise put it."""
+"""A copy of still footage is placed where PDQ finds its very pictures (one shown small: where
+its coarse layout is recognised), not where the descriptor's noise put it."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
 from homage.copies import QueryFrames, _settle_in_still_footage
 from homage.match.video_align import VideoSegmentMatch
 from homage.visual.base import l2_normalise
+from homage.visual.looks import LOOK_DIM, PARTS, mirror_looks, standardise
 from homage.visual.prints import VisualPrint
 
 STEP = 0.5  # seconds between stored frames
@@ -73,4 +76,62 @@ def test_pictures_pdq_recognises_nowhere_stay_where_they_were_aligned() -> None:
     film = _still_film(30.0)
     query = _copy_of(film, first=36, count=8, flipped_bits=100)
     placed = _placed_at(2.0, 8)
+    assert _settle_in_still_footage(placed, query, film, 30.0) is placed
+
+
+def _looks(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Looks whose mass and edge layouts are random, standardised as a frame's are."""
+    looks = rng.normal(size=(n, LOOK_DIM)).astype(np.float32)
+    for part in ("mass", "edges"):
+        looks[:, PARTS[part]] = standardise(looks[:, PARTS[part]])
+    return looks
+
+
+def _shown_small(film: VisualPrint, first: int, count: int, *, layouts_kept: bool
+                 ) -> QueryFrames:
+    """Query frames of other footage with ``film``'s frames ``first`` on in an inset, shown
+    mirrored: the inset's descriptor finds every moment of the still film alike, and its
+    layouts are the true frames' (a little noisy) or, not ``layouts_kept``, nobody's."""
+    rng = np.random.default_rng(2)
+    frames = _print(l2_normalise(rng.normal(size=(count, 64))),
+                    rng.integers(0, 256, size=(count, 32), dtype=np.uint8))
+    assert film.looks is not None
+    looks = film.looks[first:first + count] + rng.normal(0, 0.3, (count, LOOK_DIM))
+    if not layouts_kept:
+        looks = _looks(rng, count)
+    for part in ("mass", "edges"):
+        looks[:, PARTS[part]] = standardise(looks[:, PARTS[part]])
+    boxes = np.full((count, 2, 4), np.nan, np.float32)
+    boxes[:, 0] = (0.5, 0.1, 0.8, 0.5)
+    insets = np.zeros((count, 2, 64), np.float32)
+    insets[:, 0] = film.vectors[first:first + count]
+    inset_looks = np.zeros((count, 2, LOOK_DIM), np.float32)
+    inset_looks[:, 0] = mirror_looks(looks)
+    return QueryFrames(frames, None, frames.pdq, insets=insets,
+                       inset_pdq=np.zeros((count, 2, 32), np.uint8), inset_boxes=boxes,
+                       inset_looks=inset_looks)
+
+
+def _still_film_with_looks(seconds: float) -> VisualPrint:
+    film = _still_film(seconds)
+    return dataclasses.replace(film, looks=_looks(np.random.default_rng(3), len(film.times)))
+
+
+def _found_in_inset(start: float, count: int) -> VideoSegmentMatch:
+    return dataclasses.replace(_placed_at(start, count), region=(0.5, 0.1, 0.8, 0.5),
+                               mirrored=1.0)
+
+
+def test_an_inset_of_still_footage_moves_to_where_its_layout_is_recognised() -> None:
+    # PDQ recognises nothing of a picture shown small; its coarse layout still does
+    film = _still_film_with_looks(30.0)
+    query = _shown_small(film, first=36, count=8, layouts_kept=True)  # 18-22 s of the film
+    settled = _settle_in_still_footage(_found_in_inset(2.0, 8), query, film, 30.0)
+    assert settled.reference_start == 18.0 and settled.reference_end == 22.0
+
+
+def test_an_inset_whose_layout_is_recognised_nowhere_stays_where_it_was_aligned() -> None:
+    film = _still_film_with_looks(30.0)
+    query = _shown_small(film, first=36, count=8, layouts_kept=False)
+    placed = _found_in_inset(2.0, 8)
     assert _settle_in_still_footage(placed, query, film, 30.0) is placed
