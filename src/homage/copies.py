@@ -38,6 +38,7 @@ from homage.visual.looks import (
     frame_looks,
     frame_luma,
     layout_agreement,
+    layout_looks,
     luma_spread,
     mirror_looks,
 )
@@ -59,9 +60,9 @@ class QueryFrames:
 
     ``inset_boxes`` (n, k, 4) is where each frame may hold a picture in the picture, its k
     likeliest, as (left, top, right, bottom) fractions of the frame (NaN where it holds fewer);
-    ``insets`` (n, k, dim), ``inset_pdq`` (n, k, 32) and ``inset_looks`` (n, k, LOOK_DIM)
-    describe those insets alone (zeros where none): footage shown small inside other footage
-    is found by its inset (``homage.media.insets``).
+    ``insets`` (n, k, dim), ``inset_pdq`` (n, k, 32) and ``inset_looks`` (n, k, LOOK_DIM; their
+    layouts only, ``layout_looks``) describe those insets alone (zeros where none): footage
+    shown small inside other footage is found by its inset (``homage.media.insets``).
     """
 
     print: VisualPrint
@@ -149,7 +150,7 @@ _INSET_MARGIN = 0.03
 def _describe_insets(frames: np.ndarray, shots: np.ndarray, finder: InsetFinder,
                      descriptor: FrameDescriptor, threads: int
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The inset boxes of a batch of frames, and the descriptors, PDQ hashes and looks of the
+    """The inset boxes of a batch of frames, and the descriptors, PDQ hashes and layouts of the
     insets, each cut out and scaled to the descriptor's input size: (n, k, 4) with NaN where
     none, (n, k, dim), (n, k, 32) and (n, k, LOOK_DIM) with zeros there.  An inset that shows
     nothing (a black box) is no inset: like a blank frame, it would look like every other."""
@@ -174,7 +175,7 @@ def _describe_insets(frames: np.ndarray, shots: np.ndarray, finder: InsetFinder,
         rows, slots = np.array(places).T
         vectors[rows, slots] = descriptor.describe(pictures, threads=threads)
         hashes[rows, slots] = pdq_bits(pictures)
-        looks[rows, slots] = frame_looks(pictures)
+        looks[rows, slots] = layout_looks(pictures)
     return boxes, vectors, hashes, looks
 
 

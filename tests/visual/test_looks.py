@@ -9,7 +9,14 @@ import pytest
 from scipy.ndimage import gaussian_filter
 
 from homage.media.video import resize_rgb
-from homage.visual.looks import LOOK_DIM, PARTS, frame_looks, layout_agreement, mirror_looks
+from homage.visual.looks import (
+    LOOK_DIM,
+    PARTS,
+    frame_looks,
+    layout_agreement,
+    layout_looks,
+    mirror_looks,
+)
 
 
 def scene(seed: int, side: int = 300) -> np.ndarray:
@@ -36,6 +43,15 @@ def test_a_panning_camera_is_measured_with_its_direction() -> None:
     np.testing.assert_allclose(motion[1, :2], [-3 / 56, 0.0])
     np.testing.assert_allclose(motion[2, :2], [0.0, -2 / 56])
     assert motion[1, 2:].sum() == pytest.approx(1.0)
+
+
+def test_layout_looks_are_the_full_looks_layouts_and_nothing_else() -> None:
+    frames = np.stack([scene(6)[:224, :224], scene(7)[30:254, 10:234]])
+    full, layouts = frame_looks(frames), layout_looks(frames)
+    for part, cells in PARTS.items():
+        expected = full[:, cells] if part in ("mass", "edges") else 0.0
+        np.testing.assert_array_equal(layouts[:, cells], expected)
+    np.testing.assert_allclose(layout_agreement(layouts, full), 1.0, atol=1e-6)
 
 
 def test_motion_continues_across_batches_given_the_previous_frame() -> None:
