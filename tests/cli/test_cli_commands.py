@@ -238,6 +238,16 @@ def test_threshold_and_kinds_options(homage, indexed: Path, corpus: Corpus,
     assert result.exit_code == 1
     assert result.stderr.strip().endswith(
         f"{query}: no video stream for the kinds asked for (copy,homage)")
+    # after the verb too, as the issue's own example writes it; there they win
+    result = homage("--kinds", "audio", "scan", query, "--kinds", "copy")
+    assert result.exit_code == 1
+    assert result.stderr.strip().endswith(
+        f"{query}: no video stream for the kinds asked for (copy)")
+    result = homage("scan", query, "--threshold", "1", "--kinds", "audio")
+    assert result.exit_code == 0 and "0 matches" in result.stdout
+    result = homage("compare", query, query, "--threshold", "2")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "homage: usage error: threshold must be between 0 and 1"
 
 
 def test_hostile_file_names_are_escaped_in_csv(homage, indexed: Path, corpus: Corpus,

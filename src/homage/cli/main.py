@@ -130,6 +130,23 @@ def result_options(func: Callable[..., Any]) -> Callable[..., Any]:
                         help="Write the match JSON here.")(func)
 
 
+def matching_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--kinds`` and ``--threshold`` after the verb as well as before it (``homage scan
+    clip.mp4 --kinds copy``, as people write it), for this command; where not given here,
+    the global options' values hold."""
+    kinds_help, threshold_help = (next(p.help for p in cli.params if p.name == name)
+                                  for name in ("kinds", "threshold"))
+
+    @wraps(func)
+    def wrapper(ctx: Context, *args: Any, kinds: str | None, threshold: float | None,
+                **kwargs: Any) -> Any:
+        ctx.settings = ctx.settings.with_overrides(kinds=kinds, threshold=threshold)
+        return func(ctx, *args, **kwargs)
+
+    wrapper = click.option("--threshold", type=float, help=threshold_help)(wrapper)
+    return click.option("--kinds", help=kinds_help)(wrapper)
+
+
 def parallel_options(verb: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """``--workers`` and ``--cluster``: run the command's files on Ray (``verb``: "Index")."""
 
@@ -201,6 +218,7 @@ def index(ctx: Context, paths: Sequence[Path], workers: int | None,
                    "library whose vector index does not fit one machine.")
 @pass_context
 @handles_errors
+@matching_options
 def scan(ctx: Context, paths: Sequence[Path], json_path: Path | None,
          csv_path: Path | None, report_path: Path | None, workers: int | None,
          cluster: str | None, shards: int | None) -> None:
@@ -235,6 +253,7 @@ def scan(ctx: Context, paths: Sequence[Path], json_path: Path | None,
 @result_options
 @pass_context
 @handles_errors
+@matching_options
 def compare(ctx: Context, query: Path, reference: Path, json_path: Path | None,
             csv_path: Path | None, report_path: Path | None) -> None:
     """Match one QUERY against one REFERENCE, without a library."""
