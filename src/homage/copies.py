@@ -10,6 +10,7 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -360,15 +361,14 @@ def _settle_in_still_footage(segment: VideoSegmentMatch, query: QueryFrames,
     found = evidence(segment, query, reference, at)
     if found is None:
         return segment
-    alike, closeness, alike_within, gain, recognised = found
-    similarity = alike.mean(axis=1)
+    similarity, closeness = found.alike.mean(axis=1), found.closeness
     here = int(np.argmin(np.abs(shifts)))
-    plausible = similarity >= similarity[here] - alike_within
+    plausible = similarity >= similarity[here] - found.alike_within
     best = int(np.argmax(np.where(plausible, closeness, -np.inf)))
-    if closeness[best] < max(closeness[here] + gain, recognised):
+    if closeness[best] < max(closeness[here] + found.gain, found.recognised):
         return segment  # no clearly closer place, or none recognised (a strong edit)
     shift = float(shifts[best] - shifts[here])
-    moved = alike[best]
+    moved = found.alike[best]
     return dataclasses.replace(
         segment, reference_times=times + shift,
         reference_start=float(np.clip(segment.reference_start + shift, 0.0, duration)),
@@ -376,10 +376,14 @@ def _settle_in_still_footage(segment: VideoSegmentMatch, query: QueryFrames,
         pair_similarities=moved, similarity=float(moved.mean()))
 
 
-#: What ``_settle_in_still_footage`` weighs at each shift: (shifts, pairs) descriptor
-#: similarities, (shifts,) closeness of the very pictures (larger is closer), how much less
-#: alike a place may be, how much closer it must be, and the closeness that recognises them.
-_StillEvidence = tuple[np.ndarray, np.ndarray, float, float, float]
+class _StillEvidence(NamedTuple):
+    """What ``_settle_in_still_footage`` weighs at each shift of a stretch."""
+
+    alike: np.ndarray  #: (shifts, pairs) the descriptor's similarities
+    closeness: np.ndarray  #: (shifts,) how close the very pictures are (larger: closer)
+    alike_within: float  #: how much less alike (mean) a place may be than the found one
+    gain: float  #: how much closer it must be
+    recognised: float  #: the closeness at which the pictures are recognised as the same
 
 
 def _whole_picture_evidence(segment: VideoSegmentMatch, query: QueryFrames,
@@ -394,8 +398,8 @@ def _whole_picture_evidence(segment: VideoSegmentMatch, query: QueryFrames,
     apart = np.minimum(hamming(query.print.pdq[rows][:, None, :], hashes[None, :, :]),
                        hamming(query.mirrored_pdq[rows][:, None, :], hashes[None, :, :]))
     pairs = np.arange(len(rows))[None, :]
-    return (alike[pairs, at - low], -apart[pairs, at - low].mean(axis=1), _STILL_ALIKE,
-            _STILL_PDQ_GAIN, -float(SAME_PICTURE))
+    return _StillEvidence(alike[pairs, at - low], -apart[pairs, at - low].mean(axis=1),
+                          _STILL_ALIKE, _STILL_PDQ_GAIN, -float(SAME_PICTURE))
 
 
 def _inset_evidence(segment: VideoSegmentMatch, query: QueryFrames, reference: VisualPrint,
@@ -412,8 +416,9 @@ def _inset_evidence(segment: VideoSegmentMatch, query: QueryFrames, reference: V
     low, high = int(at.min()), int(at.max()) + 1
     alike = query.insets[rows, slot] @ reference.vectors[low:high].T
     agreement = np.stack([layout_agreement(looks, reference.looks[place]) for place in at])
-    return (alike[np.arange(len(rows))[None, :], at - low], agreement.mean(axis=1),
-            _STILL_INSET_ALIKE, _STILL_LAYOUT_GAIN, _SAME_PICTURE_BY_LAYOUT)
+    return _StillEvidence(alike[np.arange(len(rows))[None, :], at - low],
+                          agreement.mean(axis=1), _STILL_INSET_ALIKE, _STILL_LAYOUT_GAIN,
+                          _SAME_PICTURE_BY_LAYOUT)
 
 
 def _inset_slots(segment: VideoSegmentMatch, query: QueryFrames,
