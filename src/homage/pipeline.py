@@ -248,7 +248,7 @@ def _analyse_file(
 
 def _describe(path: Path, settings: Settings, *, query: bool,
               progress: Progress = _no_progress) -> QueryFrames:
-    """Describe a video's frames (and, for a query, their mirror images)."""
+    """Describe a video's frames (and, for a query, their insets and mirror images)."""
     return describe_video(
         path, settings.visual, query=query, max_seconds=settings.max_media_seconds,
         advance=lambda seconds: progress(ProgressEvent("advance", str(path), seconds=seconds)),
