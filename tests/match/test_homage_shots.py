@@ -28,7 +28,7 @@ from homage.match.shot_windows import (
 )
 from homage.types import Match, Transform
 from homage.visual.base import l2_normalise
-from homage.visual.looks import frame_looks
+from homage.visual.looks import LOOK_DIM, PARTS, frame_looks
 from homage.visual.prints import VisualPrint
 
 FPS = 2.0
@@ -139,7 +139,7 @@ def test_the_restaged_shot_is_drawn_scored_and_placed() -> None:
                              ref_vectors=ref_vectors, alignments=alignments)
     assert features.shape == (len(q), len(FEATURES)) and np.isfinite(features).all()
     model = HomageModel(bias=-9.0, weights=(2.0, 2.0, 1.0, 1.0, 0, 0, 0, 0, 0, 0,
-                                            2.0, 2.0, 2.0, 0.0, 0.0))
+                                            2.0, 2.0, 2.0, 0.0, 0.0, 0.0))
     scores = model.probability(features)
     best = int(np.argmax(scores))
     assert q[best] == 1  # the re-staged window, 3-6 s of the query
@@ -148,6 +148,35 @@ def test_the_restaged_shot_is_drawn_scored_and_placed() -> None:
     assert alignments[best].start == pytest.approx(4.0 + 4.0, abs=0.5)
     assert alignments[best].speed == 1.0
     assert alignments[best].layout > 0.5
+
+
+def test_where_the_pictures_cannot_tell_moments_apart_the_motion_places_the_window() -> None:
+    # A fixed camera: two moments of one reference shot look exactly as alike to the query
+    # window frame by frame (the first differs only in parts the query does not show), but
+    # only the second changes from frame to frame as the query does.
+    mass, edges, lines = PARTS["mass"], PARTS["edges"], PARTS["lines"]
+    frames = 6
+    query_looks = np.zeros((frames, LOOK_DIM), np.float32)
+    query_looks[:, mass.start:mass.start + 32] = 0.5
+    query_looks[:, mass.start] += 0.1 * np.arange(frames)  # something moving across the frame
+    query_looks[:, edges.start:edges.start + 32] = 0.5
+    query_looks[:, lines] = 1.0
+    ref_looks = np.zeros((40, LOOK_DIM), np.float32)
+    ref_looks[:, mass.start + 48:mass.stop] = 1.0  # the rest of the shot: other pictures
+    flicker = np.zeros((frames, LOOK_DIM), np.float32)
+    flicker[1::2, mass.start + 40] = 1.0  # alternate frames change where the query shows nothing
+    ref_looks[8:14] = query_looks + flicker      # 4.0-6.5 s: the same pictures, other changes
+    ref_looks[24:30] = query_looks               # 12.0-14.5 s: the same pictures and changes
+    vector = l2_normalise(np.ones((1, 8), np.float32))
+    ref_vectors = np.repeat(l2_normalise(np.eye(8, dtype=np.float32)[1:2]), 40, axis=0)
+    ref_vectors[8:14] = ref_vectors[24:30] = vector
+    alignment = align_in_shot(
+        np.arange(frames, dtype=np.float32) / FPS, np.repeat(vector, frames, axis=0),
+        query_looks, np.arange(40, dtype=np.float32) / FPS, ref_vectors, ref_looks,
+        window_start=0.0, window_end=frames / FPS, shot_start=0.0, shot_end=20.0)
+    assert alignment.start == pytest.approx(12.0, abs=0.3)
+    assert alignment.speed == 1.0
+    assert alignment.motion == pytest.approx(1.0)
 
 
 def candidate(q0: float, q1: float, r0: float, r1: float, score: float, work: int = 1,

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
+from scipy import ndimage
 
 from homage.match.boosted_trees import BoostedTrees
 from homage.match.logistic import Logistic
@@ -28,12 +29,13 @@ from homage.visual.looks import GRID, PARTS
 FEATURES = (
     "semantic", "semantic_best", "mass", "edges", "lines", "colour_pattern",
     "colour_distance", "camera", "change", "labels", "aligned_semantic", "aligned_layout",
-    "aligned_outline", "contrast", "margin",
+    "aligned_outline", "contrast", "margin", "aligned_motion",
 )
 """The evidence of a pair of windows, in the order the model's weights follow: pooled over
 each window first, then frame by frame along the best alignment in the reference shot, then
 how far that alignment stands out among the query window's other candidates (a re-staged
-shot has one model; a shot that re-stages nothing resembles many things a little)."""
+shot has one model; a shot that re-stages nothing resembles many things a little), and
+whether what moves in the frame moves alike along the alignment."""
 
 SPEEDS = (0.8, 0.9, 1.0, 1.12, 1.25)
 """Playback-speed ratios tried when aligning a query window with a reference shot (a
@@ -41,6 +43,12 @@ re-staging rarely keeps the model's pace exactly)."""
 _CLEARLY_BETTER = 0.01
 """A speed other than 1 must line up this much better (mean summed similarity) to be taken:
 at a few frames a second, nearby speeds and starts often pick the same frames."""
+_MOMENT_STARTS = 4
+"""Starts either side (of ``align_in_shot``'s step, a quarter second) within which lines are
+one moment of the shot: the pictures place a window within a moment, the motion chooses
+between moments."""
+_MOVING = np.r_[PARTS["mass"], PARTS["edges"]]
+"""The parts of a look whose change from frame to frame is what moves in the picture."""
 
 LAYOUT_EVIDENCE = ("mass", "edges", "lines", "aligned_layout", "aligned_outline")
 """The features that say whether two pictures are laid out alike.  The score's trees may only
@@ -173,7 +181,8 @@ def pair_features(query: ShotWindows, q: np.ndarray, refs: ShotWindows, r: np.nd
     out[:, 9] = _label_overlap(query.labels[q], query.label_scores[q], refs.labels[r],
                                refs.label_scores[r])
     out[:, 10:13] = [(a.semantic, a.layout, a.outline) for a in alignments]
-    out[:, 13:] = _standing_out(q, out[:, 10:13].sum(axis=1), r, refs, alignments)
+    out[:, 13:15] = _standing_out(q, out[:, 10:13].sum(axis=1), r, refs, alignments)
+    out[:, 15] = [a.motion for a in alignments]
     return out
 
 
@@ -234,6 +243,7 @@ class Alignment:
     semantic: float
     layout: float
     outline: float
+    motion: float = 0.0
 
 
 def align_in_shot(query_times: np.ndarray, query_vectors: np.ndarray, query_looks: np.ndarray,
@@ -247,6 +257,12 @@ def align_in_shot(query_times: np.ndarray, query_vectors: np.ndarray, query_look
     the homage in the reference.  ``ref_*`` are the reference shot's frames (times, unit
     descriptors, looks); the query's are the window's, already in the reference's orientation.
     A re-framing (``match.reframe``) is applied to ``ref_looks`` by the caller.
+
+    Where the camera holds still (a street camera, a still life), every moment of the shot
+    looks alike and the pictures cannot tell them apart; what moves in the frame can.  So the
+    line is the best moment by similarity plus motion agreement (``_motion_agreement``),
+    placed within its moment by similarity alone (motion at a few frames a second is too
+    coarse to place a line, and pulled off the picture's best fit it lowers the evidence).
     """
     grid = GRID_CELLS
     mass, edges, lines = PARTS["mass"], PARTS["edges"], PARTS["lines"]
@@ -256,6 +272,7 @@ def align_in_shot(query_times: np.ndarray, query_vectors: np.ndarray, query_look
     q_lines, r_lines = (l2_normalise(x[:, lines]) for x in (query_looks, ref_looks))
     outline = (edge + q_lines @ r_lines.T) / 2
     total = semantic + layout + outline
+    motion = _MotionAgreement(query_looks, ref_looks)
     offsets = query_times.astype(np.float64) - window_start
     length = window_end - window_start
     ref_times = ref_times.astype(np.float64)
@@ -267,15 +284,54 @@ def align_in_shot(query_times: np.ndarray, query_vectors: np.ndarray, query_look
         rows = np.clip(np.searchsorted(ref_times, starts[:, None] + offsets[None, :] * speed,
                                        "right") - 1, 0, len(ref_times) - 1)
         values = total[rows_k, rows].mean(axis=1)
-        j = int(np.argmax(values))
-        if best is None or values[j] > best[0] + _CLEARLY_BETTER:
-            best = (float(values[j]), float(starts[j]), speed, rows[j])
+        moved = motion.along(rows)
+        moments = values >= ndimage.maximum_filter1d(values, 2 * _MOMENT_STARTS + 1,
+                                                      mode="nearest")
+        chosen = np.where(moments, values + moved, -np.inf)
+        j = int(np.argmax(chosen))
+        if best is None or chosen[j] > best[0] + _CLEARLY_BETTER:
+            best = (float(chosen[j]), float(starts[j]), speed, rows[j], float(moved[j]))
     assert best is not None
-    _, start, speed, rows = best
+    _, start, speed, rows, moved_alike = best
     k = np.arange(len(offsets))
     return Alignment(start=start, speed=speed, semantic=float(semantic[k, rows].mean()),
                      layout=float(layout[k, rows].mean()),
-                     outline=float(outline[k, rows].mean()))
+                     outline=float(outline[k, rows].mean()), motion=moved_alike)
+
+
+class _MotionAgreement:
+    """How alike the picture changes from frame to frame along lines through a reference
+    shot: per consecutive pair of a query window's frames, the cosine between the change of
+    its mass-and-edge layout and the change between the reference frames the line pairs them
+    with (0 where either holds still), averaged over the pairs.
+
+    Computed from two small matrix products (query changes against reference layouts, and
+    the reference layouts' Gram matrix), not per line: a shot has hundreds of lines.
+    """
+
+    def __init__(self, query_looks: np.ndarray, ref_looks: np.ndarray) -> None:
+        layouts = ref_looks[:, _MOVING].astype(np.float64)
+        changes = np.diff(query_looks[:, _MOVING].astype(np.float64), axis=0)
+        norms = np.linalg.norm(changes, axis=1, keepdims=True)
+        self._changes = np.divide(changes, norms, out=np.zeros_like(changes),
+                                  where=norms > 1e-9)
+        self._projected = self._changes @ layouts.T  # (k - 1, n)
+        self._gram = layouts @ layouts.T
+
+    def along(self, rows: np.ndarray) -> np.ndarray:
+        """(lines,) agreement of the lines pairing query frame i with reference row
+        ``rows[line, i]``."""
+        pairs = len(self._changes)
+        if pairs == 0:
+            return np.zeros(len(rows))
+        before, after = rows[:, :-1], rows[:, 1:]
+        k = np.arange(pairs)[None, :]
+        dot = self._projected[k, after] - self._projected[k, before]
+        gram = self._gram
+        size = np.sqrt(np.maximum(gram[after, after] + gram[before, before]
+                                  - 2 * gram[after, before], 0.0))
+        cosine = np.divide(dot, size, out=np.zeros_like(dot), where=size > 1e-6)
+        return cosine.mean(axis=1)
 
 
 def join_continuations(candidates: list[HomageCandidate], *, tolerance: float = 1.5,
