@@ -107,11 +107,13 @@ def test_a_look_alike_whose_layouts_disagree_is_not_a_homage() -> None:
     alike in meaning (0.72), laid out otherwise, standing out from nothing.  Trees fitted
     without its query scored it 0.86, and the first shipped trees, which saw it, 0.41: trees
     alone are not to be trusted with it.  Each expert and the score they give together must
-    keep it well under the reporting threshold."""
+    keep it well under the reporting threshold.  It was seen before motion was measured: it
+    is given the motion agreement that 99 % of the wrong pairs of 30 training queries stay
+    under (0.22; the median of the right ones is 0.28)."""
     seen = dict(semantic=0.716, semantic_best=0.715, mass=-0.023, edges=0.102, lines=0.696,
                 colour_pattern=0.097, colour_distance=0.038, camera=-0.12, change=-0.293,
                 labels=0.019, aligned_semantic=0.703, aligned_layout=0.039,
-                aligned_outline=0.396, contrast=-0.097, margin=-0.296)
+                aligned_outline=0.396, contrast=-0.097, margin=-0.296, aligned_motion=0.22)
     x = np.array([[seen[name] for name in FEATURES]])
     assert MODEL.trees is not None
     trees_alone = 1 / (1 + np.exp(-MODEL.trees.log_odds(x)[0]))

@@ -48,6 +48,9 @@ _MOMENT_STARTS = 4
 one moment of the shot: the pictures place a window within a moment, the motion chooses
 between moments."""
 _MOVING = np.r_[PARTS["mass"], PARTS["edges"]]
+_MOVES_ALIKE = 0.3
+"""Motion agreement along the alignment over which a pair is said to share its motion: 99 %
+of the wrong pairs of 30 training queries stay under 0.22, half the right ones pass 0.28."""
 """The parts of a look whose change from frame to frame is what moves in the picture."""
 
 LAYOUT_EVIDENCE = ("mass", "edges", "lines", "aligned_layout", "aligned_outline")
@@ -139,7 +142,8 @@ class HomageCandidate:
             shared.append("composition")
         if f["colour_pattern"] >= 0.5 and f["colour_distance"] <= 0.06:
             shared.append("colour")
-        if f["change"] >= 0.5 or (f["camera"] >= -0.05 and f["change"] >= 0.2):
+        if f["change"] >= 0.5 or (f["camera"] >= -0.05 and f["change"] >= 0.2) \
+                or f["aligned_motion"] >= _MOVES_ALIKE:
             shared.append("motion")
         return tuple(shared)
 
