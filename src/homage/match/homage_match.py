@@ -280,27 +280,33 @@ def align_in_shot(query_times: np.ndarray, query_vectors: np.ndarray, query_look
     offsets = query_times.astype(np.float64) - window_start
     length = window_end - window_start
     ref_times = ref_times.astype(np.float64)
-    rows_k = np.arange(len(offsets))[None, :]
-    best: tuple[float, float, float, np.ndarray] | None = None
-    for speed in sorted(SPEEDS, key=lambda v: abs(np.log(v))):  # the plainest first
-        last_start = max(shot_start, shot_end - length * speed)
-        starts = np.arange(shot_start, last_start + 1e-9, step)
-        rows = np.clip(np.searchsorted(ref_times, starts[:, None] + offsets[None, :] * speed,
-                                       "right") - 1, 0, len(ref_times) - 1)
-        values = total[rows_k, rows].mean(axis=1)
-        moved = motion.along(rows)
-        moments = values >= ndimage.maximum_filter1d(values, 2 * _MOMENT_STARTS + 1,
-                                                      mode="nearest")
-        chosen = np.where(moments, values + moved, -np.inf)
-        j = int(np.argmax(chosen))
-        if best is None or chosen[j] > best[0] + _CLEARLY_BETTER:
-            best = (float(chosen[j]), float(starts[j]), speed, rows[j], float(moved[j]))
-    assert best is not None
-    _, start, speed, rows, moved_alike = best
+    speeds = sorted(SPEEDS, key=lambda v: abs(np.log(v)))  # the plainest first
+    # every speed's lines at once, padded to the longest (padding never chosen)
+    starts = [np.arange(shot_start, max(shot_start, shot_end - length * v) + 1e-9, step)
+              for v in speeds]
+    rows = np.zeros((len(speeds), max(map(len, starts)), len(offsets)), np.int64)
+    padding = np.ones(rows.shape[:2], bool)
+    for i, (speed, begin) in enumerate(zip(speeds, starts, strict=True)):
+        rows[i, :len(begin)] = np.clip(np.searchsorted(
+            ref_times, begin[:, None] + offsets[None, :] * speed, "right") - 1,
+            0, len(ref_times) - 1)
+        padding[i, :len(begin)] = False
     k = np.arange(len(offsets))
-    return Alignment(start=start, speed=speed, semantic=float(semantic[k, rows].mean()),
-                     layout=float(layout[k, rows].mean()),
-                     outline=float(outline[k, rows].mean()), motion=moved_alike)
+    values = np.where(padding, -np.inf, total[k, rows].mean(axis=-1))
+    moved = motion.along(rows)
+    moments = values >= ndimage.maximum_filter1d(values, 2 * _MOMENT_STARTS + 1, axis=1,
+                                                  mode="nearest")
+    chosen = np.where(moments, values + moved, -np.inf)
+    best = None
+    for i, j in enumerate(np.argmax(chosen, axis=1)):
+        if best is None or chosen[i, j] > chosen[best] + _CLEARLY_BETTER:
+            best = (i, int(j))
+    assert best is not None
+    line = rows[best]
+    return Alignment(start=float(starts[best[0]][best[1]]), speed=speeds[best[0]],
+                     semantic=float(semantic[k, line].mean()),
+                     layout=float(layout[k, line].mean()),
+                     outline=float(outline[k, line].mean()), motion=float(moved[best]))
 
 
 class _MotionAgreement:
@@ -323,19 +329,19 @@ class _MotionAgreement:
         self._gram = layouts @ layouts.T
 
     def along(self, rows: np.ndarray) -> np.ndarray:
-        """(lines,) agreement of the lines pairing query frame i with reference row
-        ``rows[line, i]``."""
+        """(...,) agreement of the lines pairing query frame i with reference row
+        ``rows[..., i]``."""
         pairs = len(self._changes)
         if pairs == 0:
-            return np.zeros(len(rows))
-        before, after = rows[:, :-1], rows[:, 1:]
-        k = np.arange(pairs)[None, :]
+            return np.zeros(rows.shape[:-1])
+        before, after = rows[..., :-1], rows[..., 1:]
+        k = np.arange(pairs)
         dot = self._projected[k, after] - self._projected[k, before]
         gram = self._gram
         size = np.sqrt(np.maximum(gram[after, after] + gram[before, before]
                                   - 2 * gram[after, before], 0.0))
         cosine = np.divide(dot, size, out=np.zeros_like(dot), where=size > 1e-6)
-        return cosine.mean(axis=1)
+        return cosine.mean(axis=-1)
 
 
 def join_continuations(candidates: list[HomageCandidate], *, tolerance: float = 1.5,
