@@ -276,7 +276,6 @@ def align_in_shot(query_times: np.ndarray, query_vectors: np.ndarray, query_look
     q_lines, r_lines = (l2_normalise(x[:, lines]) for x in (query_looks, ref_looks))
     outline = (edge + q_lines @ r_lines.T) / 2
     total = semantic + layout + outline
-    motion = _MotionAgreement(query_looks, ref_looks)
     offsets = query_times.astype(np.float64) - window_start
     length = window_end - window_start
     ref_times = ref_times.astype(np.float64)
@@ -293,9 +292,10 @@ def align_in_shot(query_times: np.ndarray, query_vectors: np.ndarray, query_look
         padding[i, :len(begin)] = False
     k = np.arange(len(offsets))
     values = np.where(padding, -np.inf, total[k, rows].mean(axis=-1))
-    moved = motion.along(rows)
-    moments = values >= ndimage.maximum_filter1d(values, 2 * _MOMENT_STARTS + 1, axis=1,
-                                                  mode="nearest")
+    moments = ~padding & (values >= ndimage.maximum_filter1d(
+        values, 2 * _MOMENT_STARTS + 1, axis=1, mode="nearest"))
+    moved = np.zeros_like(values)
+    moved[moments] = _motion_agreement(query_looks, ref_looks, rows[moments])
     chosen = np.where(moments, values + moved, -np.inf)
     best = None
     for i, j in enumerate(np.argmax(chosen, axis=1)):
@@ -309,39 +309,21 @@ def align_in_shot(query_times: np.ndarray, query_vectors: np.ndarray, query_look
                      outline=float(outline[k, line].mean()), motion=float(moved[best]))
 
 
-class _MotionAgreement:
+def _motion_agreement(query_looks: np.ndarray, ref_looks: np.ndarray,
+                      rows: np.ndarray) -> np.ndarray:
     """How alike the picture changes from frame to frame along lines through a reference
-    shot: per consecutive pair of a query window's frames, the cosine between the change of
-    its mass-and-edge layout and the change between the reference frames the line pairs them
-    with (0 where either holds still), averaged over the pairs.
-
-    Computed from two small matrix products (query changes against reference layouts, and
-    the reference layouts' Gram matrix), not per line: a shot has hundreds of lines.
-    """
-
-    def __init__(self, query_looks: np.ndarray, ref_looks: np.ndarray) -> None:
-        layouts = ref_looks[:, _MOVING].astype(np.float64)
-        changes = np.diff(query_looks[:, _MOVING].astype(np.float64), axis=0)
-        norms = np.linalg.norm(changes, axis=1, keepdims=True)
-        self._changes = np.divide(changes, norms, out=np.zeros_like(changes),
-                                  where=norms > 1e-9)
-        self._projected = self._changes @ layouts.T  # (k - 1, n)
-        self._gram = layouts @ layouts.T
-
-    def along(self, rows: np.ndarray) -> np.ndarray:
-        """(...,) agreement of the lines pairing query frame i with reference row
-        ``rows[..., i]``."""
-        pairs = len(self._changes)
-        if pairs == 0:
-            return np.zeros(rows.shape[:-1])
-        before, after = rows[..., :-1], rows[..., 1:]
-        k = np.arange(pairs)
-        dot = self._projected[k, after] - self._projected[k, before]
-        gram = self._gram
-        size = np.sqrt(np.maximum(gram[after, after] + gram[before, before]
-                                  - 2 * gram[after, before], 0.0))
-        cosine = np.divide(dot, size, out=np.zeros_like(dot), where=size > 1e-6)
-        return cosine.mean(axis=-1)
+    shot, (lines,): per consecutive pair of a query window's frames, the cosine between the
+    change of its mass-and-edge layout and the change between the reference frames a line
+    pairs them with (``rows[line]``; 0 where either holds still), averaged over the pairs."""
+    changes = np.diff(query_looks[:, _MOVING].astype(np.float64), axis=0)
+    if len(changes) == 0 or len(rows) == 0:
+        return np.zeros(len(rows))
+    layouts = ref_looks[:, _MOVING].astype(np.float64)
+    theirs = layouts[rows[:, 1:]] - layouts[rows[:, :-1]]
+    dot = np.einsum("lkf,kf->lk", theirs, changes)
+    size = np.linalg.norm(theirs, axis=-1) * np.linalg.norm(changes, axis=-1)
+    cosine = np.divide(dot, size, out=np.zeros_like(dot), where=size > 1e-12)
+    return cosine.mean(axis=1)
 
 
 def join_continuations(candidates: list[HomageCandidate], *, tolerance: float = 1.5,
