@@ -179,6 +179,14 @@ def test_where_the_pictures_cannot_tell_moments_apart_the_motion_places_the_wind
     assert alignment.motion == pytest.approx(1.0)
 
 
+def test_a_pair_that_moves_alike_along_its_alignment_shares_its_motion() -> None:
+    still = np.zeros(len(FEATURES))
+    moving = still.copy()
+    moving[FEATURES.index("aligned_motion")] = 0.5
+    assert "motion" not in HomageCandidate(1, 0, 2, 10, 12, 0, 1.0, False, still, 0.9).aspects
+    assert "motion" in HomageCandidate(1, 0, 2, 10, 12, 0, 1.0, False, moving, 0.9).aspects
+
+
 def candidate(q0: float, q1: float, r0: float, r1: float, score: float, work: int = 1,
               mirrored: bool = False, shot: float = 0.0) -> HomageCandidate:
     return HomageCandidate(work, q0, q1, r0, r1, 0.0, 1.0, mirrored, np.zeros(len(FEATURES)),

@@ -48,10 +48,10 @@ _MOMENT_STARTS = 4
 one moment of the shot: the pictures place a window within a moment, the motion chooses
 between moments."""
 _MOVING = np.r_[PARTS["mass"], PARTS["edges"]]
+"""The parts of a look whose change from frame to frame is what moves in the picture."""
 _MOVES_ALIKE = 0.3
 """Motion agreement along the alignment over which a pair is said to share its motion: 99 %
 of the wrong pairs of 30 training queries stay under 0.22, half the right ones pass 0.28."""
-"""The parts of a look whose change from frame to frame is what moves in the picture."""
 
 LAYOUT_EVIDENCE = ("mass", "edges", "lines", "aligned_layout", "aligned_outline")
 """The features that say whether two pictures are laid out alike.  The score's trees may only
@@ -239,8 +239,9 @@ def first_pass(query: ShotWindows, refs: ShotWindows, k: int) -> tuple[np.ndarra
 @dataclass(frozen=True)
 class Alignment:
     """Where a query window lines up best in a reference shot: from ``start`` at ``speed``
-    (reference seconds per query second), and how alike the frames are along that line by
-    descriptor, by mass-and-edge layout and by outline (edges and line directions)."""
+    (reference seconds per query second), how alike the frames are along that line by
+    descriptor, by mass-and-edge layout and by outline (edges and line directions), and how
+    alike they change from frame to frame (``motion``, see ``_motion_agreement``)."""
 
     start: float
     speed: float
@@ -297,7 +298,7 @@ def align_in_shot(query_times: np.ndarray, query_vectors: np.ndarray, query_look
     moved = np.zeros_like(values)
     moved[moments] = _motion_agreement(query_looks, ref_looks, rows[moments])
     chosen = np.where(moments, values + moved, -np.inf)
-    best = None
+    best: tuple[int, int] | None = None
     for i, j in enumerate(np.argmax(chosen, axis=1)):
         if best is None or chosen[i, j] > chosen[best] + _CLEARLY_BETTER:
             best = (i, int(j))
