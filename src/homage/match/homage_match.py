@@ -248,7 +248,7 @@ class Alignment:
     semantic: float
     layout: float
     outline: float
-    motion: float = 0.0
+    motion: float
 
 
 def align_in_shot(query_times: np.ndarray, query_vectors: np.ndarray, query_looks: np.ndarray,
@@ -319,8 +319,7 @@ def _motion_agreement(query_looks: np.ndarray, ref_looks: np.ndarray,
     changes = np.diff(query_looks[:, _MOVING].astype(np.float64), axis=0)
     if len(changes) == 0 or len(rows) == 0:
         return np.zeros(len(rows))
-    layouts = ref_looks[:, _MOVING].astype(np.float64)
-    theirs = layouts[rows[:, 1:]] - layouts[rows[:, :-1]]
+    theirs = np.diff(ref_looks[rows][..., _MOVING].astype(np.float64), axis=1)
     dot = np.einsum("lkf,kf->lk", theirs, changes)
     size = np.linalg.norm(theirs, axis=-1) * np.linalg.norm(changes, axis=-1)
     cosine = np.divide(dot, size, out=np.zeros_like(dot), where=size > 1e-12)
